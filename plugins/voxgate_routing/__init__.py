@@ -1,0 +1,27 @@
+"""Built-in plugin ``routing``: the default answer to ``resolve_model``.
+
+An OpenAI model id resolves through the ``[models]`` aliases first, then to the instance of the
+same name. It is ``trylast``, so any plugin that routes differently simply answers first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from voxgate import hookimpl
+
+if TYPE_CHECKING:
+    from voxgate.config import ServerConfig, Task
+
+
+@hookimpl(trylast=True)
+def resolve_model(model: str, task: Task, config: ServerConfig) -> str | None:
+    """``[models]`` alias for this task, else an instance named ``model`` serving this task."""
+    route = config.models.get(model)
+    if route is not None:
+        target: str | None = getattr(route, task)
+        return target
+    instance = config.instances.get(model)
+    if instance is not None and instance.task == task:
+        return instance.name
+    return None

@@ -1,0 +1,81 @@
+"""voxgate: a self-hosted, OpenAI-compatible audio server.
+
+This module is the public plugin API: everything a plugin imports comes from here.
+"""
+
+from voxgate.engines.audio import PcmAudio
+from voxgate.engines.base import (
+    AudioDecodeError,
+    AudioEncoder,
+    ChatProxy,
+    Component,
+    ComponentContext,
+    EmptyConfig,
+    EngineBase,
+    Segment,
+    SpeechOptions,
+    SttCapabilities,
+    SttEngine,
+    TokenLogprob,
+    TranscribeOptions,
+    Transcoder,
+    TtsCapabilities,
+    TtsEngine,
+    Voice,
+    VoiceChoice,
+    Word,
+)
+from voxgate.errors import (
+    AuthenticationError,
+    EngineError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    NotFoundError,
+    OpenAIError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from voxgate.models.sources import ModelSourceContext, ModelSourceError
+from voxgate.plugins import hookimpl
+from voxgate.schema import ConfigBase, ConfigProblem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioDecodeError",
+    "AudioEncoder",
+    "AuthenticationError",
+    "ChatProxy",
+    "Component",
+    "ComponentContext",
+    "ConfigBase",
+    "ConfigProblem",
+    "EmptyConfig",
+    "EngineBase",
+    "EngineError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "ModelSourceContext",
+    "ModelSourceError",
+    "NotFoundError",
+    "OpenAIError",
+    "PayloadTooLargeError",
+    "PcmAudio",
+    "RateLimitError",
+    "Segment",
+    "ServiceUnavailableError",
+    "SpeechOptions",
+    "SttCapabilities",
+    "SttEngine",
+    "TokenLogprob",
+    "TranscribeOptions",
+    "Transcoder",
+    "TtsCapabilities",
+    "TtsEngine",
+    "Voice",
+    "VoiceChoice",
+    "Word",
+    "__version__",
+    "hookimpl",
+]

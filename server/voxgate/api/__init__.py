@@ -1,0 +1,1 @@
+"""Thin Litestar handlers: parse, call a service, encode. Nothing else lives here."""

@@ -1,0 +1,29 @@
+"""``GET /health`` (liveness, always public) and ``GET /ready`` (preloaded engines loaded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Response, get
+
+from voxgate.runtime import Runtime
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+
+@get("/health", sync_to_thread=False, media_type=MediaType.JSON)
+def health() -> dict[str, str]:
+    """The process is up and answering."""
+    return {"status": "ok"}
+
+
+@get("/ready", sync_to_thread=False, media_type=MediaType.JSON)
+def ready(runtime: Runtime) -> Response[dict[str, Any]]:
+    """200 once every ``preload`` engine has loaded; 503 with the reasons until then."""
+    reasons = runtime.pool.readiness()
+    if reasons:
+        return Response(
+            {"status": "not_ready", "reasons": reasons},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
+    return Response({"status": "ready"}, status_code=HTTP_200_OK)

@@ -1,0 +1,95 @@
+"""``create_app(config, pm)``: the only place voxgate is wired together."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from voxgate import __version__
+from voxgate.api.health import health, ready
+from voxgate.api.models import models_list, models_retrieve
+from voxgate.api.plugins import plugins_list
+from voxgate.errors import exception_handlers
+from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware
+from voxgate.plugins.hooks import Hooks
+from voxgate.runtime import Runtime, build_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from voxgate.config import ServerConfig
+    from voxgate.plugins.manager import PluginManager
+
+log = structlog.get_logger("voxgate.app")
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def create_app(
+    config: ServerConfig, pm: PluginManager, *, environ: Mapping[str, str] | None = None
+) -> Litestar:
+    """Build the Litestar app for ``config`` with the plugins in ``pm``.
+
+    Engines are created here and loaded in the lifespan (preload) or on first use.
+    """
+    hooks = Hooks(pm)
+    runtime = build_runtime(config, hooks)
+    keys = config.api_keys(environ)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime.pool.start()
+        _log_serving(runtime, auth=bool(keys))
+        try:
+            yield
+        finally:
+            await runtime.pool.close()
+
+    def provide_runtime() -> Runtime:
+        return runtime
+
+    cors = CORSConfig(allow_origins=config.server.cors_origins, expose_headers=["x-request-id"])
+    app = Litestar(
+        route_handlers=[health, ready, models_list, models_retrieve, plugins_list],
+        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        middleware=[ApiKeyMiddleware(keys)],
+        cors_config=cors if config.server.cors_origins else None,
+        request_max_body_size=config.server.max_upload_bytes,
+        plugins=hooks.litestar_plugins(config),
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="voxgate", version=__version__, path="/docs"),
+        logging_config=None,
+    )
+    app.state.runtime = runtime
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler, drain_limit=4 * config.server.max_upload_bytes
+    )
+    return app
+
+
+def _log_serving(runtime: Runtime, *, auth: bool) -> None:
+    config = runtime.config
+    server = config.server
+    url = f"http://{server.host}:{server.port}"
+    log.info(
+        "voxgate serving",
+        url=url,
+        models=config.model_ids(),
+        stt=list(runtime.pool.stt),
+        tts=list(runtime.pool.tts),
+        auth="api-key" if auth else "open",
+        config=config.source,
+    )
+    if not auth and server.host not in LOOPBACK_HOSTS:
+        log.warning(
+            "no API keys configured and listening beyond loopback: anyone who can reach "
+            "this port can use it; set VOXGATE_API_KEYS",
+            host=server.host,
+        )

@@ -1,0 +1,165 @@
+"""``voxgate serve | check-config | plugins | models``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from voxgate import __version__
+from voxgate.config import ConfigError, build_config, read_toml
+from voxgate.plugins.hooks import Hooks
+from voxgate.plugins.manager import make_plugin_manager, plugin_selection
+from voxgate.plugins.registry import PluginError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from voxgate.config import ServerConfig
+    from voxgate.plugins.manager import PluginManager
+
+EXIT_CONFIG = 1
+EXIT_PLUGINS = 2
+
+
+def _config_path(value: str | None) -> Path | None:
+    chosen = value or os.environ.get("VOXGATE_CONFIG")
+    return Path(chosen) if chosen else None
+
+
+def prepare(config_file: str | None) -> tuple[PluginManager, ServerConfig]:
+    """Read the config's ``[plugins]`` table, load the plugins, then validate the whole file."""
+    raw, source = read_toml(_config_path(config_file))
+    plugins_table = raw.get("plugins")
+    load, disable = plugin_selection(plugins_table if isinstance(plugins_table, dict) else None)
+    pm = make_plugin_manager(load=load, disable=disable)
+    return pm, build_config(raw, Hooks(pm), source=source)
+
+
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the server (uvicorn) on the configured host and port."""
+    import uvicorn  # noqa: PLC0415 - only `serve` needs it
+
+    from voxgate.app import create_app  # noqa: PLC0415
+    from voxgate.logging import configure_logging  # noqa: PLC0415
+
+    pm, config = prepare(args.config)
+    server = msgspec.structs.replace(
+        config.server,
+        host=args.host if args.host is not None else config.server.host,
+        port=args.port if args.port is not None else config.server.port,
+    )
+    config = dataclasses.replace(config, server=server)
+    configure_logging(
+        args.log_format or config.logging.format, args.log_level or config.logging.level
+    )
+    app = create_app(config, pm)
+    uvicorn.run(
+        app,
+        host=server.host,
+        port=server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(server.shutdown_timeout),
+        ws_max_size=16 * 1024 * 1024,
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file without loading any engine; print a summary or every problem."""
+    _, config = prepare(args.file)
+    counts = ", ".join(
+        f"{len(config.instances_for(task))} {task}" for task in ("stt", "tts", "chat")
+    )
+    keys = config.api_keys()
+    print(f"OK: {config.source}")
+    print(f"  instances: {counts}")
+    for inst in config.instances.values():
+        print(f"    [{inst.task}.{inst.name}] kind={inst.kind} preload={inst.settings.preload}")
+    print(f"  model ids: {', '.join(config.model_ids()) or '(none)'}")
+    print(f"  listen: {config.server.host}:{config.server.port}")
+    print(f"  auth: {f'{len(keys)} API key(s)' if keys else 'open (no API keys)'}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List loaded plugins with distribution, version, hooks and registered kinds."""
+    pm, _ = prepare(args.config)
+    infos = [info.to_dict() for info in Hooks(pm).plugin_infos()]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    for info in infos:
+        origin = f"{info['distribution']} {info['version']}" if info["distribution"] else "in-process"
+        print(f"{info['name']}  ({origin})")
+        print(f"  hooks: {', '.join(info['hooks']) or '-'}")
+        kinds = "; ".join(f"{cat}: {', '.join(names)}" for cat, names in info["kinds"].items())
+        print(f"  kinds: {kinds or '-'}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the model ids ``/v1/models`` serves and where each one routes."""
+    _, config = prepare(args.config)
+    for model_id in config.model_ids():
+        route = config.models.get(model_id)
+        if route is None:
+            inst = config.instances[model_id]
+            print(f"{model_id}  -> {inst.task} instance (kind {inst.kind})")
+        else:
+            targets = [f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t)]
+            print(f"{model_id}  -> {', '.join(targets)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (separate so docs and tests can inspect it)."""
+    parser = argparse.ArgumentParser(prog="voxgate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"voxgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the server")
+    serve.add_argument("--config", help="TOML file (default: VOXGATE_CONFIG, else built-in)")
+    serve.add_argument("--host", help="interface to bind (overrides the config)")
+    serve.add_argument("--port", type=int, help="port to bind (overrides the config)")
+    serve.add_argument("--log-format", choices=["auto", "json", "console"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate a config file and report every problem")
+    check.add_argument("file", nargs="?", help="TOML file (default: VOXGATE_CONFIG, else built-in)")
+    check.set_defaults(func=cmd_check_config)
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins")
+    plugins.add_argument("--config", help="TOML file whose [plugins] table selects plugins")
+    plugins.add_argument("--json", action="store_true", help="print JSON (as GET /-/plugins)")
+    plugins.set_defaults(func=cmd_plugins)
+
+    models = sub.add_parser("models", help="list served model ids and their routes")
+    models.add_argument("--config", help="TOML file")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``voxgate`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        return _fail(f"voxgate: {exc}", EXIT_CONFIG)
+    except PluginError as exc:
+        return _fail(f"voxgate: plugin error: {exc}", EXIT_PLUGINS)
+    return code

@@ -1,0 +1,1 @@
+"""Engine contracts, audio buffers and the pool that runs engines off the event loop."""

@@ -1,0 +1,240 @@
+"""The classes plugin authors subclass: engines, transcoders and chat proxies, with their options.
+
+Compute is a plain sync generator run in the instance's worker thread; I/O components (the
+chat proxy) are async. Heavy imports (torch, onnxruntime, ctranslate2) belong in ``load()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import msgspec
+
+from voxgate.schema import ConfigBase
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from pathlib import Path
+
+    from voxgate.engines.audio import PcmAudio
+
+
+class EmptyConfig(ConfigBase):
+    """The ``Config`` of a component that takes no options."""
+
+
+@dataclass(frozen=True)
+class ComponentContext:
+    """What a component may use besides its own config: where models live and are cached."""
+
+    instance: str
+    cache_dir: Path
+    resolve_model_path: Callable[[str], Path]
+
+    def model_path(self, spec: str) -> Path:
+        """Resolve a model source (``pkg:…``, ``hf:…`` or a local path) to files on disk."""
+        return self.resolve_model_path(spec)
+
+
+class Component(ABC):
+    """What every registered kind shares: a ``kind`` name and a forbid-unknown-fields ``Config``."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[ConfigBase]] = EmptyConfig
+
+    def __init__(self, config: ConfigBase, context: ComponentContext) -> None:
+        self.config = config
+        self.context = context
+
+
+class EngineBase(Component):
+    """An engine instance: ``load()`` once before use, ``unload()`` to free its memory."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights; runs in the instance's worker thread, may block for seconds."""
+
+    def unload(self) -> None:  # noqa: B027 - engines without resources need not override
+        """Free memory; the pool calls it on idle TTL and shutdown, then may ``load()`` again."""
+
+
+# -- speech to text ---------------------------------------------------------------------------
+
+
+class SttCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What an STT engine can do; the service answers 400 for anything it cannot."""
+
+    translate: bool = False
+    word_timestamps: bool = False
+    logprobs: bool = False
+    languages: list[str] | None = None  # None: any language the model knows
+
+
+class TranscribeOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-request options the service hands to ``SttEngine.transcribe``."""
+
+    task: Literal["transcribe", "translate"] = "transcribe"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+    logprobs: bool = False
+    vad: bool = False
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Word(msgspec.Struct, frozen=True, kw_only=True):
+    """A word with its timing; ``probability`` is the decoder's confidence."""
+
+    word: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+class TokenLogprob(msgspec.Struct, frozen=True, kw_only=True):
+    """A decoded token with its log probability (``include[]=logprobs``)."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class Segment(msgspec.Struct, frozen=True, kw_only=True):
+    """One decoded segment, carrying every field OpenAI's verbose_json segment requires."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    seek: int = 0
+    tokens: list[int] = msgspec.field(default_factory=list)
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
+    no_speech_prob: float = 0.0
+    words: list[Word] | None = None
+    logprobs: list[TokenLogprob] | None = None
+    language: str | None = None
+    language_probability: float | None = None
+
+
+class SttEngine(EngineBase):
+    """Speech to text: turns ``PcmAudio`` at ``sample_rate`` into segments, as they are decoded."""
+
+    capabilities: ClassVar[SttCapabilities] = SttCapabilities()
+    sample_rate: ClassVar[int] = 16_000
+
+    @abstractmethod
+    def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
+        """Yield segments in order; the caller may stop early (client gone) and close the generator."""
+
+
+# -- text to speech ---------------------------------------------------------------------------
+
+
+class TtsCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a TTS engine does natively; the service fills the gaps (e.g. a tempo filter)."""
+
+    native_speed: bool = True
+    instructions: bool = False
+    blends: bool = False
+
+
+class Voice(msgspec.Struct, frozen=True, kw_only=True):
+    """A voice the engine offers (``GET /v1/audio/voices``)."""
+
+    id: str
+    name: str
+    languages: list[str] = msgspec.field(default_factory=list)
+
+
+class VoiceChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """The engine-level voice a request resolved to (``map_voice``'s answer)."""
+
+    voice_id: str
+    blend: list[tuple[str, float]] | None = None
+    speaker: str | int | None = None
+    speaker_wav: list[str] | None = None
+    language: str | None = None
+
+
+class SpeechOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-request synthesis options; ``speed`` is only passed when the engine has it natively."""
+
+    speed: float = 1.0
+    language: str | None = None
+    instructions: str | None = None
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TtsEngine(EngineBase):
+    """Text to speech: yields ``PcmAudio`` chunks; the service splits text into sentences first."""
+
+    capabilities: ClassVar[TtsCapabilities] = TtsCapabilities()
+
+    @abstractmethod
+    def voices(self) -> list[Voice]:
+        """The voices this instance offers; called after ``load()``."""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: VoiceChoice, options: SpeechOptions) -> Iterator[PcmAudio]:
+        """Yield audio for ``text`` in order, float32 mono at the engine's own rate."""
+
+
+# -- audio transcoding ------------------------------------------------------------------------
+
+
+class AudioDecodeError(ValueError):
+    """The bytes are not audio this transcoder can read (empty, truncated, not audio)."""
+
+
+class AudioEncoder(ABC):
+    """Encodes one response's audio, chunk by chunk, into one stream of ``media_type`` bytes."""
+
+    media_type: ClassVar[str]
+
+    @abstractmethod
+    def encode(self, audio: PcmAudio) -> bytes:
+        """Bytes ready to send for this chunk (may be empty while the codec buffers)."""
+
+    @abstractmethod
+    def finish(self) -> bytes:
+        """Flush the codec and return the tail of the stream."""
+
+
+class Transcoder(Component):
+    """Decodes uploads from their bytes and stream-encodes responses (kind ``pyav`` built in)."""
+
+    formats: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
+        """Decode any supported container by sniffing ``data``; raise ``AudioDecodeError``."""
+
+    @abstractmethod
+    def encoder(self, audio_format: str, sample_rate: int) -> AudioEncoder:
+        """A fresh streaming encoder for one response in ``audio_format`` at ``sample_rate``."""
+
+
+# -- chat proxy -------------------------------------------------------------------------------
+
+
+class ChatProxy(Component):
+    """Forwards OpenAI chat bodies to an upstream LLM; async because it is pure I/O."""
+
+    async def start(self) -> None:  # noqa: B027 - proxies without connections need not override
+        """Open pooled connections; called once in the app's lifespan."""
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Close connections at shutdown."""
+
+    @abstractmethod
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One non-streaming chat completion."""
+
+    @abstractmethod
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The chunks of a streaming chat completion, parsed from SSE."""

@@ -1,0 +1,294 @@
+"""Named engine instances: one worker executor each, a concurrency limit, a bounded queue.
+
+A request first takes a slot (waiting in the queue if all are busy; 429 with ``Retry-After``
+when the queue is full, 503 when it waited ``queue_timeout``), then gets the loaded engine.
+Loading happens under a lock, so no request ever sees a half-loaded engine; an idle reaper
+unloads engines after ``idle_ttl`` seconds without use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import structlog
+
+from voxgate.engines.base import EngineBase, SttEngine, TtsEngine
+from voxgate.engines.runner import iterate_in_worker
+from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Iterator
+
+    from voxgate.config import InstanceConfig
+
+log = structlog.get_logger("voxgate.pool")
+
+E = TypeVar("E", bound=EngineBase)
+T = TypeVar("T")
+R = TypeVar("R")
+
+LoadState = Literal["unloaded", "loading", "loaded", "failed"]
+
+
+class EngineInstance(Generic[E]):
+    """One configured instance of an engine kind, with its own worker threads and queue."""
+
+    def __init__(self, config: InstanceConfig, factory: Callable[[], E]) -> None:
+        self.config = config
+        self.name = config.name
+        self.settings = config.settings
+        self._factory = factory
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix=f"voxgate-{self.name}"
+        )
+        self._engine: E | None = None
+        self._load_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self.active = 0
+        self.waiting = 0
+        self.state: LoadState = "unloaded"
+        self.loaded_once = False
+        self.load_error: str | None = None
+        self.last_used = time.monotonic()
+        self._avg_seconds = 1.0
+
+    # -- loading ----------------------------------------------------------------------------
+
+    async def ensure_loaded(self) -> E:
+        """The loaded engine, loading it in the worker first if needed."""
+        async with self._load_lock:
+            if self._engine is not None:
+                return self._engine
+            self.state = "loading"
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            try:
+                engine = await loop.run_in_executor(self.executor, self._create_and_load)
+            except Exception as exc:
+                self.state = "failed"
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("engine load failed", instance=self.name, kind=self.config.kind)
+                msg = f"Engine `{self.name}` failed to load; the server log has the details."
+                raise EngineError(msg) from exc
+            self._engine = engine
+            self.state = "loaded"
+            self.loaded_once = True
+            self.load_error = None
+            self.last_used = time.monotonic()
+            log.info(
+                "engine loaded",
+                instance=self.name,
+                kind=self.config.kind,
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            return engine
+
+    def _create_and_load(self) -> E:
+        engine = self._factory()
+        engine.load()
+        return engine
+
+    async def unload(self, *, only_if_idle_for: float | None = None) -> bool:
+        """Unload now (or only when idle long enough); ``True`` if it unloaded."""
+        async with self._load_lock:
+            engine = self._engine
+            if engine is None or self.active:
+                return False
+            if only_if_idle_for is not None and time.monotonic() - self.last_used < only_if_idle_for:
+                return False
+            self._engine = None
+            self.state = "unloaded"
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self.executor, engine.unload)
+            except Exception:
+                log.exception("engine unload failed", instance=self.name)
+            log.info("engine unloaded", instance=self.name, idle_ttl=only_if_idle_for)
+            return True
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in the bounded queue; 429 when full, 503 after queue_timeout."""
+        if self._slots.locked() and self.waiting >= self.settings.max_queue:
+            raise RateLimitError(
+                f"Engine `{self.name}` is busy: {self.active} running, {self.waiting} queued. "
+                "Retry after the delay in the Retry-After header.",
+                retry_after=self.retry_after(),
+            )
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout)
+        except TimeoutError:
+            msg = f"Engine `{self.name}` stayed busy for {self.settings.queue_timeout:g} s."
+            raise ServiceUnavailableError(
+                msg, headers={"Retry-After": str(self.retry_after())}
+            ) from None
+        finally:
+            self.waiting -= 1
+        self.active += 1
+
+    def release(self, started: float) -> None:
+        """Give the slot back and fold this request's duration into the Retry-After estimate."""
+        self.active -= 1
+        self._slots.release()
+        now = time.monotonic()
+        self.last_used = now
+        self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (now - started)
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: queue length times the average request time."""
+        rounds = (self.waiting + 1) / self.settings.concurrency
+        return max(1, math.ceil(self._avg_seconds * rounds))
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(self, call: Callable[[E], R]) -> R:
+        """Run one blocking ``call(engine)`` in the worker under a slot."""
+        await self.acquire()
+        started = time.monotonic()
+        try:
+            engine = await self.ensure_loaded()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, call, engine)
+        finally:
+            self.release(started)
+
+    async def open_stream(self, call: Callable[[E], Iterator[T]]) -> EngineStream[T]:
+        """Take a slot and load *now*, so 429/5xx happen before a response starts.
+
+        Returns an async iterator over ``call(engine)`` computed in the worker; the slot is
+        released when the generator finishes or is closed (client gone, cancellation).
+        """
+        await self.acquire()
+        started = time.monotonic()
+        try:
+            engine = await self.ensure_loaded()
+            iterator = call(engine)
+        except BaseException:
+            self.release(started)
+            raise
+        return EngineStream(self.executor, iterator, lambda: self.release(started))
+
+    def shutdown(self) -> None:
+        """Stop the worker threads; queued work is cancelled."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class EngineStream(Generic[T]):
+    """The items of an engine generator, computed in the instance's worker.
+
+    Iteration starts lazily; ``aclose()`` (or garbage collection) of a stream that never
+    started still closes the engine generator and gives the slot back.
+    """
+
+    def __init__(
+        self, executor: ThreadPoolExecutor, iterator: Iterator[T], on_done: Callable[[], None]
+    ) -> None:
+        self._executor = executor
+        self._iterator = iterator
+        self._on_done = on_done
+        self._loop = asyncio.get_running_loop()
+        self._inner: AsyncGenerator[T, None] | None = None
+        self._closed = False
+
+    def __aiter__(self) -> EngineStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._inner is None:
+            if self._closed:
+                raise StopAsyncIteration
+            self._inner = iterate_in_worker(self._executor, self._iterator, self._on_done)
+        return await self._inner.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: closes the engine generator (after any step in flight) and frees the slot."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._inner is None:
+            self._abandon()
+        else:
+            await self._inner.aclose()
+
+    def _abandon(self) -> None:
+        closer = getattr(self._iterator, "close", None)
+        if closer is not None:
+            closer()  # never started: closing runs none of its body
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_done)
+
+    def __del__(self) -> None:
+        if self._inner is None and not self._closed:
+            self._closed = True
+            self._abandon()
+
+
+class EnginePool:
+    """Every STT and TTS instance by name, with preload and the idle reaper."""
+
+    def __init__(
+        self,
+        stt: dict[str, EngineInstance[SttEngine]],
+        tts: dict[str, EngineInstance[TtsEngine]],
+    ) -> None:
+        self.stt = stt
+        self.tts = tts
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def instances(self) -> list[EngineInstance[Any]]:
+        """All instances, STT first."""
+        return [*self.stt.values(), *self.tts.values()]
+
+    def start(self) -> None:
+        """Start preloading and the idle reaper; call from the app's lifespan."""
+        for instance in self.instances:
+            if instance.settings.preload:
+                self._tasks.append(asyncio.create_task(self._preload(instance)))
+        ttls = [i.settings.idle_ttl for i in self.instances if i.settings.idle_ttl]
+        if ttls:
+            interval = min(30.0, max(0.05, min(ttls) / 4))
+            self._tasks.append(asyncio.create_task(self._reap(interval)))
+
+    async def _preload(self, instance: EngineInstance[Any]) -> None:
+        with contextlib.suppress(EngineError):  # recorded on the instance; /ready reports it
+            await instance.ensure_loaded()
+
+    async def _reap(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for instance in self.instances:
+                ttl = instance.settings.idle_ttl
+                if ttl and instance.state == "loaded" and not instance.active:
+                    await instance.unload(only_if_idle_for=ttl)
+
+    def readiness(self) -> list[str]:
+        """Why the server is not ready: preload instances not (yet) loaded. Empty when ready."""
+        reasons = []
+        for instance in self.instances:
+            if not instance.settings.preload or instance.loaded_once:
+                continue
+            if instance.load_error:
+                reasons.append(f"{instance.name}: failed to load ({instance.load_error})")
+            else:
+                reasons.append(f"{instance.name}: {instance.state}")
+        return reasons
+
+    async def close(self) -> None:
+        """Cancel background tasks, unload every engine, stop the workers."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for instance in self.instances:
+            await instance.unload()
+            instance.shutdown()

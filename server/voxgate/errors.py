@@ -1,0 +1,259 @@
+"""OpenAI-shaped errors: the exception hierarchy and the Litestar handlers that render it.
+
+Every failure path answers the same envelope, because the official SDKs unwrap
+``body["error"]`` and expose ``message``, ``type``, ``param`` and ``code`` from it.
+Validation problems are 4xx, never 5xx: the SDK retries 5xx and would resend a 25 MB upload.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from voxgate.wire.errors import ErrorDetail, ErrorResponse
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from litestar.types import ExceptionHandlersMap
+
+log = structlog.get_logger("voxgate.errors")
+
+INVALID_REQUEST = "invalid_request_error"
+SERVER_ERROR = "server_error"
+
+
+class OpenAIError(Exception):
+    """Base of every error voxgate answers; subclasses fix the HTTP status and ``type``."""
+
+    status_code: ClassVar[int] = HTTP_500_INTERNAL_SERVER_ERROR
+    error_type: ClassVar[str] = SERVER_ERROR
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def detail(self) -> ErrorDetail:
+        """The inner object of the envelope."""
+        return ErrorDetail(
+            message=self.message, type=self.error_type, param=self.param, code=self.code
+        )
+
+
+class InvalidRequestError(OpenAIError):
+    """400: the request is malformed or names a value voxgate cannot serve."""
+
+    status_code = HTTP_400_BAD_REQUEST
+    error_type = INVALID_REQUEST
+
+
+class AuthenticationError(OpenAIError):
+    """401: API keys are configured and the request did not present a valid one."""
+
+    status_code = HTTP_401_UNAUTHORIZED
+    error_type = INVALID_REQUEST
+    default_code = "invalid_api_key"
+
+
+class NotFoundError(OpenAIError):
+    """404: unknown route or resource."""
+
+    status_code = HTTP_404_NOT_FOUND
+    error_type = INVALID_REQUEST
+
+
+class ModelNotFoundError(NotFoundError):
+    """404 ``model_not_found`` with OpenAI's own wording."""
+
+    default_code = "model_not_found"
+
+    def __init__(self, model: str, *, param: str | None = "model") -> None:
+        super().__init__(
+            f"The model `{model}` does not exist or you do not have access to it.", param=param
+        )
+
+
+class PayloadTooLargeError(OpenAIError):
+    """413: the body is over the upload limit (OpenAI's wording and ``server_error`` type)."""
+
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+    def __init__(self, limit: int, received: int | None) -> None:
+        read = f" ({received} bytes read)" if received is not None else ""
+        super().__init__(f"Maximum content size limit ({limit}) exceeded{read}")
+
+
+class RateLimitError(OpenAIError):
+    """429: an engine's queue is full; ``Retry-After`` says when to come back."""
+
+    status_code = HTTP_429_TOO_MANY_REQUESTS
+    error_type = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class ServiceUnavailableError(OpenAIError):
+    """503: the server cannot serve this now (engine unavailable, queue wait timed out)."""
+
+    status_code = HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
+class EngineError(OpenAIError):
+    """500: an engine failed; the details go to the log only."""
+
+
+def error_body(detail: ErrorDetail) -> bytes:
+    """Encode the envelope; shared by HTTP responses, SSE events and raw ASGI replies."""
+    return msgspec.json.encode(ErrorResponse(error=detail))
+
+
+def error_response(error: OpenAIError) -> Response[bytes]:
+    """A Litestar response carrying ``error``."""
+    return Response(
+        content=error_body(error.detail()),
+        status_code=error.status_code,
+        media_type=MediaType.JSON,
+        headers=error.headers,
+    )
+
+
+_MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def param_from_msgspec(message: str) -> tuple[str, str | None]:
+    """Split msgspec's ``"... - at `$.voice`"`` into a clean message and an OpenAI ``param``."""
+    match = _MSGSPEC_PATH.search(message)
+    if match is None:
+        return message, None
+    path = match.group("path").lstrip(".")
+    return message[: match.start()], path or None
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+def _openai_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, OpenAIError)  # noqa: S101 - registered for this class only
+    if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
+        log.error("request failed", error=exc.message, status=exc.status_code, exc_info=exc)
+    return error_response(exc)
+
+
+def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, ValidationException)  # noqa: S101
+    param: str | None = None
+    message = str(exc.detail)
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            key = item.get("key")
+            param = str(key) if key else None
+            message = str(item.get("message") or message)
+            break
+    message, path_param = param_from_msgspec(message)
+    return error_response(InvalidRequestError(message, param=param or path_param))
+
+
+_STATUS_ERRORS: dict[int, tuple[str, str | None]] = {
+    HTTP_400_BAD_REQUEST: (INVALID_REQUEST, None),
+    HTTP_401_UNAUTHORIZED: (INVALID_REQUEST, "invalid_api_key"),
+    HTTP_404_NOT_FOUND: (INVALID_REQUEST, "not_found"),
+    HTTP_405_METHOD_NOT_ALLOWED: (INVALID_REQUEST, "method_not_allowed"),
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: (SERVER_ERROR, None),
+    HTTP_429_TOO_MANY_REQUESTS: ("rate_limit_exceeded", "rate_limit_exceeded"),
+}
+
+
+def _http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, HTTPException)  # noqa: S101
+    status = exc.status_code
+    if status == HTTP_404_NOT_FOUND:
+        message = f"Unknown request URL: {request.method} {request.url.path}."
+    elif status == HTTP_405_METHOD_NOT_ALLOWED:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        limit = request.route_handler.resolve_request_max_body_size() or 0
+        return error_response(PayloadTooLargeError(limit, _announced_length(request)))
+    elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
+        return _unhandled_handler(request, exc)
+    else:
+        message = str(exc.detail)
+    error_type, code = _STATUS_ERRORS.get(status, (INVALID_REQUEST, None))
+    detail = ErrorDetail(message=message, type=error_type, param=None, code=code)
+    return Response(
+        content=error_body(detail),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _announced_length(request: Request[Any, Any, Any]) -> int | None:
+    try:
+        return request.content_length
+    except HTTPException:
+        return None
+
+
+def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    request_id = _request_id(request)
+    log.error("unhandled exception", exc_info=exc)
+    detail = ErrorDetail(
+        message=(
+            "The server had an error while processing your request. "
+            f"Quote request id {request_id} when reporting it."
+        ),
+        type=SERVER_ERROR,
+        param=None,
+        code=None,
+    )
+    return Response(
+        content=error_body(detail),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The app-level handlers; app level is the only place 404/405 from the router reach."""
+    return {
+        OpenAIError: _openai_error_handler,
+        ValidationException: _validation_handler,
+        HTTPException: _http_exception_handler,
+        Exception: _unhandled_handler,
+    }
+
+
+def sse_error_event(error: OpenAIError) -> bytes:
+    """A mid-stream SSE error as the SDK recognises it: ``data: {"error": {...}}``."""
+    return b"data: " + error_body(error.detail()) + b"\n\n"

@@ -1,0 +1,199 @@
+"""ASGI layers around the app: request context + access log (outermost), and API-key auth.
+
+The request-context layer wraps the whole Litestar app, so router 404/405s get a request id and
+an access line too. Auth is a Litestar middleware, so it runs inside CORS (a 401 still carries
+CORS headers) and covers HTTP and WebSocket routes under ``/v1``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import structlog
+from litestar.middleware import ASGIMiddleware
+
+from voxgate.errors import AuthenticationError, error_body
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = structlog.get_logger("voxgate.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+WS_KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."
+HTTP_413 = 413
+PROTECTED_PREFIXES = ("/v1/", "/v1", "/-/")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+class RequestContextMiddleware:
+    """Request id (accepted from ``X-Request-Id`` or minted), one access line per request.
+
+    Also drains the rest of an oversized upload after its 413 went out (bounded), so clients
+    that write the whole body before reading, like the OpenAI SDK, see the error instead of a
+    reset connection.
+    """
+
+    def __init__(self, app: ASGIApp, *, drain_limit: int) -> None:
+        self.app = app
+        self.drain_limit = drain_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER)
+        if incoming is not None and _VALID_REQUEST_ID.match(incoming):
+            request_id = incoming.decode()
+        else:
+            request_id = "req_" + secrets.token_hex(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status: int | None = None
+        sent_bytes = 0
+        body_done = scope["type"] != "http"
+
+        async def tracking_receive() -> Message:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_done = True
+            elif message["type"] == "http.disconnect":
+                body_done = True
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, sent_bytes
+            if message["type"] in {"http.response.start", "websocket.http.response.start"}:
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
+            elif message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "http.response.body":
+                sent_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, tracking_receive, send_with_id)
+        finally:
+            if status == HTTP_413 and not body_done:
+                await self._drain(tracking_receive)
+            access_log.info(
+                "request",
+                method=scope.get("method", "WS"),
+                path=scope["path"],  # never the query string: it may carry ?api_key=
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                bytes_out=sent_bytes,
+                client=(scope.get("client") or ("-",))[0],
+            )
+
+    async def _drain(self, receive: Receive) -> None:
+        drained = 0
+        while drained <= self.drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The key from ``Authorization: Bearer <key>``."""
+    raw = _header(scope, b"authorization")
+    if raw is None:
+        return None
+    scheme, _, token = raw.decode("latin-1").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def websocket_keys(scope: Scope) -> Iterable[str]:
+    """Keys a WebSocket client may present: header, ``?api_key=``, browser subprotocol."""
+    token = bearer_token(scope)
+    if token:
+        yield token
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    yield from query.get("api_key", [])
+    for protocol in scope.get("subprotocols", ()):
+        if protocol.startswith(WS_KEY_PROTOCOL_PREFIX):
+            yield protocol.removeprefix(WS_KEY_PROTOCOL_PREFIX)
+
+
+def key_matches(candidate: str, keys: frozenset[str]) -> bool:
+    """Constant-time comparison against every configured key."""
+    encoded = candidate.encode()
+    return any(hmac.compare_digest(encoded, key.encode()) for key in keys)
+
+
+class ApiKeyMiddleware(ASGIMiddleware):
+    """401 ``invalid_api_key`` for ``/v1`` and ``/-/`` requests without a valid key; open when none."""
+
+    def __init__(self, keys: frozenset[str]) -> None:
+        self.keys = keys
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if not self.keys or not scope["path"].startswith(PROTECTED_PREFIXES):
+            await next_app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            presented = list(websocket_keys(scope))
+        else:
+            token = bearer_token(scope)
+            presented = [token] if token else []
+        if any(key_matches(key, self.keys) for key in presented):
+            await next_app(scope, receive, send)
+            return
+        error = AuthenticationError(
+            "Incorrect API key provided." if presented else _MISSING_KEY_MESSAGE
+        )
+        if scope["type"] == "websocket":
+            await _reject_websocket(scope, send, error)
+            return
+        raise error
+
+
+_MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
+async def _reject_websocket(scope: Scope, send: Send, error: AuthenticationError) -> None:
+    """Refuse the handshake with an HTTP 401 when the server supports it, else close (1008)."""
+    extensions: dict[str, Any] = scope.get("extensions") or {}
+    if "websocket.http.response" in extensions:
+        body = error_body(error.detail())
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": error.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
+

@@ -1,0 +1,1 @@
+"""Model sources: turn ``pkg:…``, ``hf:…`` and local paths into files on disk."""

@@ -1,0 +1,187 @@
+"""The typed facade over ``pm.hook``: the only module that calls hooks.
+
+pluggy's ``pm.hook`` is untyped; every caller in voxgate goes through ``Hooks`` instead, which
+gives each hook a typed method, attributes registrations and failures to the plugin that made
+them, and validates what plugins hand back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine, VoiceChoice
+from voxgate.plugins.registry import Category, PluginError, Registry, check_component
+from voxgate.schema import ConfigProblem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from litestar.plugins import InitPluginProtocol
+
+    from voxgate.config import ServerConfig
+    from voxgate.models.sources import ModelSourceContext
+    from voxgate.plugins.hookspecs import Task
+    from voxgate.plugins.manager import PluginManager
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One row of ``voxgate plugins`` and ``GET /-/plugins``."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str]
+    kinds: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by the CLI and the HTTP route."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "hooks": self.hooks,
+            "kinds": self.kinds,
+        }
+
+
+_COMPONENT_HOOKS: tuple[tuple[str, Category, type], ...] = (
+    ("register_stt_engines", "stt", SttEngine),
+    ("register_tts_engines", "tts", TtsEngine),
+    ("register_transcoders", "transcoder", Transcoder),
+    ("register_chat_proxies", "chat", ChatProxy),
+)
+
+
+class Hooks:
+    """Typed access to every hook, plus the registry the ``register_*`` hooks fill."""
+
+    def __init__(self, pm: PluginManager) -> None:
+        self.pm = pm
+        self._registry: Registry | None = None
+
+    # -- one-time hooks ---------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """Kinds, schemes and settings tables, collected on first use."""
+        if self._registry is None:
+            self._registry = self._collect_registry()
+        return self._registry
+
+    def _collect_registry(self) -> Registry:
+        registry = Registry()
+        for hook_name, category, base in _COMPONENT_HOOKS:
+            table: dict[str, Any] = getattr(registry, category)
+
+            def register_component(
+                owner: str, cls: object, *, _table: dict[str, Any] = table, _c: Category = category,
+                _base: type = base,
+            ) -> None:
+                kind = check_component(cls, _base, _c, owner)
+                registry.claim(_c, kind, owner)
+                _table[kind] = cls
+
+            self._call_each(hook_name, "register", register_component)
+
+        def register_source(owner: str, scheme: str, resolver: object) -> None:
+            if not callable(resolver):
+                msg = f"plugin `{owner}` registered a non-callable resolver for `{scheme}:`"
+                raise PluginError(msg)
+            registry.claim("model_source", scheme, owner)
+            registry.model_source[scheme] = resolver
+
+        self._call_each("register_model_sources", "register", register_source)
+
+        def register_table(owner: str, name: str, struct: object) -> None:
+            if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+                msg = f"plugin `{owner}` claimed table [{name}] with {struct!r}, not a msgspec.Struct"
+                raise PluginError(msg)
+            registry.claim("settings", name, owner)
+            registry.settings[name] = struct
+
+        self._call_each("register_settings", "register", register_table)
+        return registry
+
+    def _call_each(self, hook_name: str, arg: str, register: Callable[..., None]) -> None:
+        """Call each implementation with a ``register`` bound to its plugin's name."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            owner = impl.plugin_name
+
+            def bound(*args: Any, _owner: str = owner) -> None:
+                register(_owner, *args)
+
+            kwargs = {arg: bound} if arg in impl.argnames else {}
+            try:
+                impl.function(**kwargs)
+            except PluginError:
+                raise
+            except Exception as exc:
+                msg = f"plugin `{owner}` failed in {hook_name}: {exc!r}"
+                raise PluginError(msg) from exc
+
+    def check_config(self, config: ServerConfig) -> list[ConfigProblem]:
+        """Every plugin's problems with the finished configuration."""
+        problems: list[ConfigProblem] = []
+        for result in self.pm.hook.check_config(config=config):
+            for problem in result or ():
+                if not isinstance(problem, ConfigProblem):
+                    problem = ConfigProblem(path="", message=str(problem))  # noqa: PLW2901
+                problems.append(problem)
+        return problems
+
+    def litestar_plugins(self, config: ServerConfig) -> list[InitPluginProtocol]:
+        """Litestar plugins from every ``register_litestar_plugins`` implementation."""
+        found: list[InitPluginProtocol] = []
+        for result in self.pm.hook.register_litestar_plugins(config=config):
+            found.extend(result or ())
+        return found
+
+    # -- per-request hooks -----------------------------------------------------------------
+
+    def resolve_model(self, model: str, task: Task, config: ServerConfig) -> str | None:
+        """The instance serving ``model`` for ``task``, or ``None``."""
+        result = self.pm.hook.resolve_model(model=model, task=task, config=config)
+        return result if isinstance(result, str) else None
+
+    def map_voice(
+        self, voice: str, model: str, engine: str, config: ServerConfig
+    ) -> VoiceChoice | None:
+        """The engine voice for a requested voice, or ``None``."""
+        result = self.pm.hook.map_voice(voice=voice, model=model, engine=engine, config=config)
+        return result if isinstance(result, VoiceChoice) else None
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def hook_names(self) -> list[str]:
+        """Every hook name in the specification."""
+        return sorted(name for name in vars(self.pm.hook) if not name.startswith("_"))
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Loaded plugins with distribution, version, implemented hooks and registered kinds."""
+        registry = self.registry
+        infos = []
+        for name, plugin in sorted(self.pm.list_name_plugin()):
+            if plugin is None:
+                continue
+            origin = self.pm.origins.get(name)
+            hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    distribution=origin.distribution if origin else None,
+                    version=origin.version if origin else None,
+                    hooks=hooks,
+                    kinds=registry.kinds_of(name),
+                )
+            )
+        return infos
+
+    def model_resolvers(self) -> dict[str, Callable[[str, ModelSourceContext], Path]]:
+        """Registered model source schemes."""
+        return dict(self.registry.model_source)

@@ -1,0 +1,86 @@
+"""The kinds plugins registered, with the plugin that registered each.
+
+Registration goes through callbacks (``register(EngineClass)``) so duplicates fail at the
+moment they happen, naming both plugins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import msgspec
+
+    from voxgate.models.sources import ModelSourceContext
+
+Category = Literal["stt", "tts", "transcoder", "chat", "model_source", "settings"]
+
+CATEGORY_LABELS: dict[Category, str] = {
+    "stt": "STT engine kind",
+    "tts": "TTS engine kind",
+    "transcoder": "transcoder kind",
+    "chat": "chat proxy kind",
+    "model_source": "model source scheme",
+    "settings": "settings table",
+}
+
+
+class PluginError(RuntimeError):
+    """A plugin misbehaved at start-up: duplicate kind, wrong class, failing hook."""
+
+
+@dataclass
+class Registry:
+    """Everything registered through the ``register_*`` hooks, keyed by kind (or scheme)."""
+
+    stt: dict[str, type[SttEngine]] = field(default_factory=dict)
+    tts: dict[str, type[TtsEngine]] = field(default_factory=dict)
+    transcoder: dict[str, type[Transcoder]] = field(default_factory=dict)
+    chat: dict[str, type[ChatProxy]] = field(default_factory=dict)
+    model_source: dict[str, Callable[[str, ModelSourceContext], Path]] = field(
+        default_factory=dict
+    )
+    settings: dict[str, type[msgspec.Struct]] = field(default_factory=dict)
+    owners: dict[tuple[Category, str], str] = field(default_factory=dict)
+
+    def claim(self, category: Category, key: str, owner: str) -> None:
+        """Record ``owner`` for ``key``; a second owner is a start-up error naming both."""
+        previous = self.owners.get((category, key))
+        if previous is not None:
+            label = CATEGORY_LABELS[category]
+            msg = f"{label} `{key}` is registered twice: by plugin `{previous}` and by `{owner}`"
+            raise PluginError(msg)
+        self.owners[(category, key)] = owner
+
+    def kinds_of(self, owner: str) -> dict[str, list[str]]:
+        """What ``owner`` registered, by category: the ``kinds`` column of ``voxgate plugins``."""
+        found: dict[str, list[str]] = {}
+        for (category, key), who in self.owners.items():
+            if who == owner:
+                found.setdefault(category, []).append(key)
+        return {category: sorted(keys) for category, keys in sorted(found.items())}
+
+    def engine_kinds(self, task: Literal["stt", "tts", "chat"]) -> list[str]:
+        """Sorted kind names for an instance table (``stt``, ``tts`` or ``chat``)."""
+        table: dict[str, type[SttEngine]] | dict[str, type[TtsEngine]] | dict[str, type[ChatProxy]]
+        table = {"stt": self.stt, "tts": self.tts, "chat": self.chat}[task]
+        return sorted(table)
+
+
+def check_component(cls: object, base: type, category: Category, owner: str) -> str:
+    """Validate a registered class and return its kind, with an error that names the plugin."""
+    if not isinstance(cls, type) or not issubclass(cls, base):
+        msg = f"plugin `{owner}` registered {cls!r} as a {CATEGORY_LABELS[category]}; "
+        msg += f"it must be a subclass of voxgate.{base.__name__}"
+        raise PluginError(msg)
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        msg = f"plugin `{owner}`: {cls.__name__} has no `kind` class attribute"
+        raise PluginError(msg)
+    return kind

@@ -1,0 +1,95 @@
+"""What the app holds while it runs: config, hooks, engine pool, transcoder, model sources.
+
+Built from a validated ``ServerConfig`` in ``create_app``; handlers receive it through
+Litestar's dependency injection, never through a global.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from voxgate.engines.base import ComponentContext, SttEngine, Transcoder, TtsEngine
+from voxgate.engines.pool import EngineInstance, EnginePool
+from voxgate.errors import ModelNotFoundError
+from voxgate.models.sources import ModelSourceContext, ModelSources
+
+if TYPE_CHECKING:
+    from voxgate.config import InstanceConfig, ServerConfig, Task
+    from voxgate.plugins.hooks import Hooks
+
+
+class Runtime:
+    """Everything a request may need, assembled once per app.
+
+    A plain class, not a dataclass: Litestar would otherwise try to validate it as a model
+    when it is injected into handlers.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ServerConfig,
+        hooks: Hooks,
+        pool: EnginePool,
+        model_sources: ModelSources,
+        transcoder: Transcoder | None,
+    ) -> None:
+        self.config = config
+        self.hooks = hooks
+        self.pool = pool
+        self.model_sources = model_sources
+        self.transcoder = transcoder
+
+    def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:
+        """The instance serving ``model`` for ``task``; 404 ``model_not_found`` if none."""
+        name = self.hooks.resolve_model(model, task, self.config)
+        if name is None:
+            raise ModelNotFoundError(model, param=param)
+        return name
+
+    def stt_engine(self, model: str) -> EngineInstance[SttEngine]:
+        """The STT instance for an OpenAI model id."""
+        name = self.instance_name(model, "stt")
+        instance = self.pool.stt.get(name)
+        if instance is None:
+            raise ModelNotFoundError(model)
+        return instance
+
+    def tts_engine(self, model: str) -> EngineInstance[TtsEngine]:
+        """The TTS instance for an OpenAI model id."""
+        name = self.instance_name(model, "tts")
+        instance = self.pool.tts.get(name)
+        if instance is None:
+            raise ModelNotFoundError(model)
+        return instance
+
+
+def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
+    """Create (not load) every instance the config names."""
+    registry = hooks.registry
+    sources = ModelSources(
+        registry.model_source, ModelSourceContext(cache_dir=config.cache_path())
+    )
+
+    def context(name: str) -> ComponentContext:
+        return ComponentContext(
+            instance=name, cache_dir=config.cache_path(), resolve_model_path=sources.resolve
+        )
+
+    def instance(inst: InstanceConfig, cls: type[Any]) -> EngineInstance[Any]:
+        return EngineInstance(inst, partial(cls, inst.options, context(inst.name)))
+
+    stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
+    tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}
+    transcoder = None
+    if registry.transcoder:
+        kind, cls = sorted(registry.transcoder.items())[0]
+        transcoder = cls(cls.Config(), context(f"transcoder:{kind}"))
+    return Runtime(
+        config=config,
+        hooks=hooks,
+        pool=EnginePool(stt, tts),
+        model_sources=sources,
+        transcoder=transcoder,
+    )

@@ -1,0 +1,1 @@
+"""msgspec Structs for OpenAI's wire formats, one module per contract."""
