@@ -102,7 +102,8 @@ class InstanceSettings(ConfigBase):
     kind: Annotated[str, _describe("The registered kind this instance runs.")]
     preload: Annotated[bool, _describe("Load at start-up; /ready waits for it.")] = False
     idle_ttl: Annotated[
-        float | None, msgspec.Meta(gt=0, description="Unload after this many idle seconds.")
+        Annotated[float, msgspec.Meta(gt=0)] | None,
+        _describe("Unload after this many idle seconds (unset: never)."),
     ] = None
     concurrency: Annotated[
         int, msgspec.Meta(ge=1, le=256, description="Requests served at once (worker threads).")

@@ -1,0 +1,247 @@
+"""Fake engines and a stdlib-only WAV transcoder, registered as a plugin: ``plugins=[fakes]``.
+
+They let core and API tests run without model weights, yet they go through the same hooks,
+pool and worker threads as real engines. ``delay`` and ``gate`` make timing observable.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import wave
+from typing import TYPE_CHECKING, Annotated, ClassVar
+
+import msgspec
+import numpy as np
+
+from voxgate.engines.audio import PcmAudio
+from voxgate.engines.base import (
+    AudioDecodeError,
+    AudioEncoder,
+    Segment,
+    SpeechOptions,
+    SttCapabilities,
+    SttEngine,
+    TranscribeOptions,
+    Transcoder,
+    TtsCapabilities,
+    TtsEngine,
+    Voice,
+    VoiceChoice,
+    Word,
+)
+from voxgate.plugins import hookimpl
+from voxgate.schema import ConfigBase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+# Events tests can use to hold an engine mid-work: name -> threading.Event (set = proceed).
+GATES: dict[str, threading.Event] = {}
+
+
+class FakeSttConfig(ConfigBase):
+    """Scripted segments, one per ``segment_seconds`` of audio (at least one)."""
+
+    texts: list[str] = msgspec.field(default_factory=lambda: ["Hello from the fake engine."])
+    segment_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    gate: str | None = None
+    fail_load: bool = False
+
+
+class FakeSttEngine(SttEngine):
+    """Yields the configured texts as segments; counts loads and generator closes."""
+
+    kind: ClassVar[str] = "fake-stt"
+    Config: ClassVar[type[ConfigBase]] = FakeSttConfig
+    capabilities: ClassVar[SttCapabilities] = SttCapabilities(
+        translate=True, word_timestamps=True
+    )
+
+    loads = 0
+    steps = 0
+    closed = 0
+
+    def load(self) -> None:
+        cfg = self._cfg
+        if cfg.fail_load:
+            msg = "fake load failure"
+            raise RuntimeError(msg)
+        type(self).loads += 1
+        self.loaded = True
+
+    def unload(self) -> None:
+        self.loaded = False
+
+    @property
+    def _cfg(self) -> FakeSttConfig:
+        assert isinstance(self.config, FakeSttConfig)  # noqa: S101
+        return self.config
+
+    def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
+        cfg = self._cfg
+        count = max(1, int(audio.duration // cfg.segment_seconds))
+        try:
+            for index in range(count):
+                _wait(cfg.gate, cfg.delay)
+                type(self).steps += 1
+                text = " " + cfg.texts[index % len(cfg.texts)]
+                start, end = index * cfg.segment_seconds, (index + 1) * cfg.segment_seconds
+                words = None
+                if options.word_timestamps:
+                    parts = text.split()
+                    step = (end - start) / max(1, len(parts))
+                    words = [
+                        Word(word=w, start=start + i * step, end=start + (i + 1) * step)
+                        for i, w in enumerate(parts)
+                    ]
+                yield Segment(id=index, start=start, end=end, text=text, words=words, language="en")
+        finally:
+            type(self).closed += 1
+
+
+class FakeTtsConfig(ConfigBase):
+    """A sine tone per word; each word is one chunk, so streaming is observable."""
+
+    sample_rate: Annotated[int, msgspec.Meta(ge=8000, le=48000)] = 24_000
+    frequency: Annotated[float, msgspec.Meta(gt=0)] = 440.0
+    seconds_per_word: Annotated[float, msgspec.Meta(gt=0)] = 0.1
+    delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    gate: str | None = None
+    voices: list[str] = msgspec.field(default_factory=lambda: ["tone", "low"])
+
+
+class FakeTtsEngine(TtsEngine):
+    """A tone generator: ``low`` is an octave down; speed shortens words natively."""
+
+    kind: ClassVar[str] = "fake-tts"
+    Config: ClassVar[type[ConfigBase]] = FakeTtsConfig
+    capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(native_speed=True)
+
+    steps = 0
+    closed = 0
+
+    @property
+    def _cfg(self) -> FakeTtsConfig:
+        assert isinstance(self.config, FakeTtsConfig)  # noqa: S101
+        return self.config
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def voices(self) -> list[Voice]:
+        return [Voice(id=v, name=v.title(), languages=["en"]) for v in self._cfg.voices]
+
+    def synthesize(self, text: str, voice: VoiceChoice, options: SpeechOptions) -> Iterator[PcmAudio]:
+        cfg = self._cfg
+        frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
+        try:
+            for _word in text.split():
+                _wait(cfg.gate, cfg.delay)
+                type(self).steps += 1
+                seconds = cfg.seconds_per_word / options.speed
+                t = np.arange(round(cfg.sample_rate * seconds), dtype=np.float32) / cfg.sample_rate
+                yield PcmAudio(0.3 * np.sin(2 * np.pi * frequency * t), cfg.sample_rate)
+        finally:
+            type(self).closed += 1
+
+
+def _wait(gate: str | None, delay: float) -> None:
+    if gate is not None:
+        GATES.setdefault(gate, threading.Event()).wait(timeout=30)
+    if delay:
+        time.sleep(delay)
+
+
+class _WavEncoder(AudioEncoder):
+    media_type: ClassVar[str] = "audio/wav"
+
+    def __init__(self, sample_rate: int, *, header: bool) -> None:
+        self.sample_rate = sample_rate
+        self.header = header
+        self.started = False
+
+    def encode(self, audio: PcmAudio) -> bytes:
+        data = audio.resample(self.sample_rate).to_pcm16()
+        if self.header and not self.started:
+            self.started = True
+            return _streaming_wav_header(self.sample_rate) + data
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+def _streaming_wav_header(sample_rate: int) -> bytes:
+    size = 0xFFFFFFFF - 36  # unknown length: the largest size, as streaming servers send
+    header = io.BytesIO()
+    header.write(b"RIFF" + (size + 36).to_bytes(4, "little") + b"WAVE")
+    header.write(b"fmt " + (16).to_bytes(4, "little") + (1).to_bytes(2, "little"))
+    header.write((1).to_bytes(2, "little") + sample_rate.to_bytes(4, "little"))
+    header.write((sample_rate * 2).to_bytes(4, "little") + (2).to_bytes(2, "little"))
+    header.write((16).to_bytes(2, "little"))
+    header.write(b"data" + size.to_bytes(4, "little"))
+    return header.getvalue()
+
+
+class WavTranscoder(Transcoder):
+    """Reads PCM WAV with the stdlib; writes ``wav`` and ``pcm``. Enough for core tests."""
+
+    kind: ClassVar[str] = "wav"
+    formats: ClassVar[frozenset[str]] = frozenset({"wav", "pcm"})
+
+    def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
+        try:
+            with wave.open(io.BytesIO(data)) as reader:
+                if reader.getsampwidth() != 2:  # noqa: PLR2004
+                    msg = "only 16-bit WAV is supported by the test transcoder"
+                    raise AudioDecodeError(msg)
+                frames = reader.readframes(reader.getnframes())
+                audio = PcmAudio.from_pcm16(frames, reader.getframerate(), reader.getnchannels())
+        except (wave.Error, EOFError) as exc:
+            msg = f"not a readable WAV file: {exc}"
+            raise AudioDecodeError(msg) from exc
+        if len(audio) == 0:
+            msg = "the audio file is empty"
+            raise AudioDecodeError(msg)
+        return audio.resample(sample_rate)
+
+    def encoder(self, audio_format: str, sample_rate: int) -> AudioEncoder:
+        if audio_format not in self.formats:
+            msg = f"the test transcoder cannot encode {audio_format}"
+            raise ValueError(msg)
+        return _WavEncoder(sample_rate, header=audio_format == "wav")
+
+
+def wav_bytes(audio: PcmAudio) -> bytes:
+    """A complete 16-bit mono WAV file for ``audio`` (test uploads)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(audio.sample_rate)
+        writer.writeframes(audio.to_pcm16())
+    return buffer.getvalue()
+
+
+def tone(seconds: float, sample_rate: int = 16_000, frequency: float = 440.0) -> PcmAudio:
+    """A sine tone, the simplest deterministic test audio."""
+    t = np.arange(round(seconds * sample_rate), dtype=np.float32) / sample_rate
+    return PcmAudio(0.3 * np.sin(2 * np.pi * frequency * t), sample_rate)
+
+
+@hookimpl
+def register_stt_engines(register: Callable[[type[SttEngine]], None]) -> None:
+    register(FakeSttEngine)
+
+
+@hookimpl
+def register_tts_engines(register: Callable[[type[TtsEngine]], None]) -> None:
+    register(FakeTtsEngine)
+
+
+@hookimpl
+def register_transcoders(register: Callable[[type[Transcoder]], None]) -> None:
+    register(WavTranscoder)
