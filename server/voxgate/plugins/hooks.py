@@ -108,17 +108,23 @@ class Hooks:
         return registry
 
     def _call_each(self, hook_name: str, arg: str, register: Callable[..., None]) -> None:
-        """Call each implementation with a ``register`` bound to its plugin's name."""
+        """Call each implementation with a ``register`` bound to its plugin's name.
+
+        Each call goes through pluggy (argument checks, tracing) on a caller narrowed to one
+        plugin, so every registration and every failure is attributed to its plugin.
+        """
         caller = getattr(self.pm.hook, hook_name)
+        plugins = [impl.plugin for impl in caller.get_hookimpls()]
         for impl in reversed(caller.get_hookimpls()):
             owner = impl.plugin_name
 
             def bound(*args: Any, _owner: str = owner) -> None:
                 register(_owner, *args)
 
-            kwargs = {arg: bound} if arg in impl.argnames else {}
+            others = [plugin for plugin in plugins if plugin is not impl.plugin]
+            single = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
             try:
-                impl.function(**kwargs)
+                single(**{arg: bound})
             except PluginError:
                 raise
             except Exception as exc:

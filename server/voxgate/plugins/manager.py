@@ -109,7 +109,7 @@ def make_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        msg = f"plugin `{exc.plugin_name}`: {exc}"
+        msg = f"plugin `{pm.get_name(exc.plugin)}`: {exc}"
         raise PluginError(msg) from exc
     if trace if trace is not None else bool(os.environ.get("VOXGATE_TRACE_PLUGINS")):
         _trace_hook_calls(pm)

@@ -1,0 +1,46 @@
+"""Shared fixtures: configs built from TOML strings and explicit plugin lists."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+SUPPORT = Path(__file__).parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
+
+import voxgate_test_routes  # noqa: E402
+
+from voxgate.testing import fakes  # noqa: E402
+
+FAKE_TOML = """
+[stt.fake-stt]
+kind = "fake-stt"
+
+[tts.tone]
+kind = "fake-tts"
+
+[models]
+"whisper-1" = "fake-stt"
+"Systran/faster-whisper-tiny.en" = { stt = "fake-stt" }
+"tts-1" = { tts = "tone" }
+"""
+
+
+@pytest.fixture
+def plugins() -> list[object]:
+    return [fakes, voxgate_test_routes]
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake_counters():
+    for cls in (fakes.FakeSttEngine, fakes.FakeTtsEngine):
+        cls.steps = 0
+        cls.closed = 0
+    fakes.FakeSttEngine.loads = 0
+    fakes.GATES.clear()
+    yield
+    for gate in fakes.GATES.values():
+        gate.set()

@@ -1,0 +1,140 @@
+"""Plugin loading: entry points, allow/deny lists, duplicates, misspelled hooks, tracing."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import structlog
+
+import voxgate_routing
+from voxgate import hookimpl
+from voxgate.plugins.hooks import Hooks
+from voxgate.plugins.manager import make_plugin_manager, plugin_selection
+from voxgate.plugins.registry import PluginError
+from voxgate.testing import fakes
+
+BEEP_PLUGIN = """
+from voxgate import hookimpl
+from voxgate.testing.fakes import FakeTtsEngine
+
+
+class BeepEngine(FakeTtsEngine):
+    kind = "beep"
+
+
+@hookimpl
+def register_tts_engines(register):
+    register(BeepEngine)
+"""
+
+
+def test_entry_point_discovery_loads_builtins_and_third_party(install_dist):
+    name = install_dist("voxgate-beep", "voxgate_beep", BEEP_PLUGIN)
+    pm = make_plugin_manager()
+    assert pm.has_plugin("routing"), "built-ins come from the same entry-point group"
+    assert pm.origins["routing"].distribution == "voxgate"
+    assert pm.has_plugin(name)
+    assert pm.origins[name].distribution == "voxgate-beep"
+    assert pm.origins[name].version == "1.0"
+    hooks = Hooks(pm)
+    assert "beep" in hooks.registry.tts
+    info = {i.name: i for i in hooks.plugin_infos()}[name]
+    assert info.hooks == ["register_tts_engines"]
+    assert info.kinds == {"tts": ["beep"]}
+
+
+def test_load_allowlist_limits_third_party_only(install_dist):
+    name = install_dist("voxgate-beep", "voxgate_beep", BEEP_PLUGIN)
+    pm = make_plugin_manager(load=[])
+    assert not pm.has_plugin(name)
+    assert pm.has_plugin("routing"), "built-ins load unless disabled"
+    assert make_plugin_manager(load=[name]).has_plugin(name)
+    assert make_plugin_manager(load=["voxgate-beep"]).has_plugin(name), "by distribution too"
+
+
+def test_disable_applies_to_builtins_and_third_party(install_dist):
+    name = install_dist("voxgate-beep", "voxgate_beep", BEEP_PLUGIN)
+    pm = make_plugin_manager(disable=[name, "routing"])
+    assert not pm.has_plugin(name)
+    assert not pm.has_plugin("routing")
+    assert pm.is_blocked("routing")
+
+
+def test_selection_from_toml_and_environment():
+    table = {"load": ["a"], "disable": ["b"]}
+    assert plugin_selection(table, {}) == (["a"], ["b"])
+    env = {"VOXGATE_LOAD_PLUGINS": "x, y", "VOXGATE_DISABLE_PLUGINS": ""}
+    assert plugin_selection(table, env) == (["x", "y"], [])
+    assert plugin_selection(None, {"VOXGATE_LOAD_PLUGINS": ""}) == ([], [])
+    assert plugin_selection(None, {}) == (None, [])
+
+
+def test_misspelled_hook_fails_loudly():
+    typo = types.ModuleType("voxgate_typo")
+
+    @hookimpl
+    def register_tts_engine(register):  # missing the final "s"
+        return None
+
+    typo.register_tts_engine = register_tts_engine  # type: ignore[attr-defined]
+    with pytest.raises(PluginError, match="unknown hook 'register_tts_engine'"):
+        make_plugin_manager(plugins=[typo], entry_points_enabled=False)
+
+
+def test_hookimpl_with_unknown_argument_fails_at_registration():
+    bad = types.ModuleType("voxgate_bad_args")
+
+    @hookimpl
+    def resolve_model(model, flavour):
+        return None
+
+    bad.resolve_model = resolve_model  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="flavour"):
+        make_plugin_manager(plugins=[bad], entry_points_enabled=False)
+
+
+def test_kind_registered_twice_names_both_plugins():
+    twin = types.ModuleType("voxgate_twin")
+
+    @hookimpl
+    def register_tts_engines(register):
+        register(fakes.FakeTtsEngine)
+
+    twin.register_tts_engines = register_tts_engines  # type: ignore[attr-defined]
+    pm = make_plugin_manager(plugins=[fakes, twin], entry_points_enabled=False)
+    with pytest.raises(PluginError) as info:
+        _ = Hooks(pm).registry
+    message = str(info.value)
+    assert "`fake-tts` is registered twice" in message
+    assert "voxgate.testing.fakes" in message
+    assert "voxgate_twin" in message
+
+
+def test_registering_a_non_engine_is_rejected():
+    odd = types.ModuleType("voxgate_odd")
+
+    @hookimpl
+    def register_stt_engines(register):
+        register(dict)
+
+    odd.register_stt_engines = register_stt_engines  # type: ignore[attr-defined]
+    pm = make_plugin_manager(plugins=[odd], entry_points_enabled=False)
+    with pytest.raises(PluginError, match="subclass of voxgate.SttEngine"):
+        _ = Hooks(pm).registry
+
+
+def test_broken_entry_point_names_the_plugin(install_dist):
+    install_dist("voxgate-broken", "voxgate_broken", "raise ImportError('no such engine lib')\n")
+    with pytest.raises(PluginError, match="`broken` from voxgate-broken failed to import"):
+        make_plugin_manager()
+
+
+def test_trace_logs_every_hook_call():
+    pm = make_plugin_manager(
+        plugins=[voxgate_routing, fakes], entry_points_enabled=False, trace=True
+    )
+    with structlog.testing.capture_logs() as logs:
+        _ = Hooks(pm).registry
+    traced = {entry["hook"] for entry in logs if entry["event"] == "hook call"}
+    assert {"register_stt_engines", "register_tts_engines", "register_transcoders"} <= traced
