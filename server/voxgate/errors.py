@@ -169,19 +169,30 @@ def _openai_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
     return error_response(exc)
 
 
+_MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
+_BODY_KEYS = {"data", "body"}
+
+
 def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Litestar/msgspec validation failures as 400s whose ``param`` names the field."""
     assert isinstance(exc, ValidationException)  # noqa: S101
-    param: str | None = None
+    key: str | None = None
     message = str(exc.detail)
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
+    for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            key = item.get("key")
-            param = str(key) if key else None
+            key = str(item.get("key") or "") or None
             message = str(item.get("message") or message)
             break
-    message, path_param = param_from_msgspec(message)
-    return error_response(InvalidRequestError(message, param=param or path_param))
+    message, path = param_from_msgspec(message)
+    missing = _MISSING_FIELD.search(message)
+    field = missing.group("field") if missing else None
+    if key in _BODY_KEYS:  # the whole body failed: the field is in msgspec's message
+        key = None
+    if field:
+        param = f"{path}.{field}" if path else field
+    else:
+        param = path or key
+    return error_response(InvalidRequestError(message, param=param))
 
 
 _STATUS_ERRORS: dict[int, tuple[str, str | None]] = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from litestar.di import NamedDependency
 from litestar import WebSocket, get, post, websocket
 from litestar.config.app import AppConfig
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import JSONBody, MultipartBody
 from litestar.plugins import InitPluginProtocol
 from litestar.response import Stream
 
@@ -30,7 +30,7 @@ class SpeechBody(msgspec.Struct):
 
 
 @post("/v1/test/speech", status_code=200)
-async def speech(runtime: Runtime, data: SpeechBody) -> Stream:
+async def speech(runtime: NamedDependency[Runtime], data: JSONBody[SpeechBody]) -> Stream:
     instance = runtime.tts_engine(data.model)
     options = SpeechOptions(speed=data.speed)
     chunks = await instance.open_stream(
@@ -46,8 +46,8 @@ async def speech(runtime: Runtime, data: SpeechBody) -> Stream:
 
 @post("/v1/test/transcribe", status_code=200)
 async def transcribe(
-    runtime: Runtime,
-    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    runtime: NamedDependency[Runtime],
+    data: MultipartBody[dict[str, Any]],
 ) -> dict[str, Any]:
     upload = data.get("file")
     if not isinstance(upload, UploadFile):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.di import NamedDependency
 from litestar import MediaType, Response, get
 
 from voxgate.runtime import Runtime
@@ -17,7 +18,7 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", sync_to_thread=False, media_type=MediaType.JSON)
-def ready(runtime: Runtime) -> Response[dict[str, Any]]:
+def ready(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     """200 once every ``preload`` engine has loaded; 503 with the reasons until then."""
     reasons = runtime.pool.readiness()
     if reasons:
