@@ -24,6 +24,8 @@ _SENSITIVE_KEY = re.compile(
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
+_QUERY_SECRET = re.compile(r"(?i)\b(api[_-]?key|access_token|token|key)=[^&\s\"']+")
+_KEY_PROTOCOL = re.compile(r"openai-insecure-api-key\.[^,\s\"']+")
 MAX_STRING = 512
 
 
@@ -32,6 +34,8 @@ def _scrub(value: Any) -> Any:
         return f"<{len(value)} bytes>"
     if isinstance(value, str):
         value = _BEARER.sub("Bearer [redacted]", value)
+        value = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=[redacted]", value)
+        value = _KEY_PROTOCOL.sub("openai-insecure-api-key.[redacted]", value)
         value = _BASE64_RUN.sub(lambda m: f"<{len(m.group())} chars redacted>", value)
         if len(value) > MAX_STRING:
             return value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING} chars)"

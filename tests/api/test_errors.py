@@ -53,7 +53,9 @@ async def test_validation_error_names_the_param(plugins):
 
 async def test_missing_field_and_bad_json_are_400(plugins):
     async with app_client(FAKE_TOML, plugins) as client:
-        missing = assert_envelope(await client.post("/v1/test/speech", json={"model": "tts-1"}), 400)
+        missing = assert_envelope(
+            await client.post("/v1/test/speech", json={"model": "tts-1"}), 400
+        )
         assert missing["param"] == "input"
         bad = await client.post(
             "/v1/test/speech", content=b"{not json", headers={"content-type": "application/json"}
@@ -160,7 +162,10 @@ async def test_access_log_has_one_line_per_request_without_secrets(plugins):
     env = {"VOXGATE_API_KEYS": "sk-very-secret"}
     async with app_client(FAKE_TOML, plugins, environ=env) as client:
         with structlog.testing.capture_logs() as logs:
-            await client.get("/v1/models?api_key=sk-very-secret", headers={"authorization": "Bearer sk-very-secret"})
+            await client.get(
+                "/v1/models?api_key=sk-very-secret",
+                headers={"authorization": "Bearer sk-very-secret"},
+            )
     lines = [e for e in logs if e["event"] == "request"]
     assert len(lines) == 1
     assert lines[0]["path"] == "/v1/models"

@@ -23,9 +23,7 @@ from voxgate.testing import app_client, fakes
 from tests.conftest import FAKE_TOML
 
 REPO = Path(__file__).resolve().parents[2]
-HOOK_NAMES = sorted(
-    name for name, fn in vars(hookspecs).items() if hasattr(fn, "voxgate_spec")
-)
+HOOK_NAMES = sorted(name for name, fn in vars(hookspecs).items() if hasattr(fn, "voxgate_spec"))
 
 
 def plugin(name: str, **impls: Any) -> types.ModuleType:

@@ -103,9 +103,9 @@ def test_every_problem_is_reported_at_once(hooks):
     assert found["tts.tone.bogus"].startswith("unknown key")
     assert "installed: fake-stt" in found["stt.whisper.kind"]
     assert found["tts.nokind.kind"] == "missing required key"
-    assert "missing-instance" in found['models.whisper-1']
-    assert "nowhere" in found['models.tts-1.tts']
-    assert "[stt.*]" in found['models.gpt-4o-mini-tts.stt']
+    assert "missing-instance" in found["models.whisper-1"]
+    assert "nowhere" in found["models.tts-1.tts"]
+    assert "[stt.*]" in found["models.gpt-4o-mini-tts.stt"]
     assert "unknown top-level table" in found["telemetry"]
     assert len(found) >= 13
 
@@ -122,7 +122,7 @@ def test_instance_names_are_unique_across_tables(hooks):
 
 def test_route_needs_a_target(hooks):
     found = problems_of('[models]\n"m" = { owned_by = "me" }\n', hooks)
-    assert "names no stt, tts or chat" in found['models.m']
+    assert "names no stt, tts or chat" in found["models.m"]
 
 
 def test_invalid_toml_is_one_clear_problem(hooks):

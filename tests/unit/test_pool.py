@@ -179,7 +179,9 @@ async def test_unstarted_stream_releases_its_slot():
 
 async def test_client_disconnect_cancels_the_streaming_response(plugins):
     """A raw ASGI client that hangs up after the first chunk: the engine stops early."""
-    app = build_test_app(FAKE_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\ndelay = 0.02'), plugins)
+    app = build_test_app(
+        FAKE_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\ndelay = 0.02'), plugins
+    )
     words = " ".join(f"w{i}" for i in range(200))
     body = json.dumps({"model": "tts-1", "input": words[:199]}).encode()
     first_chunk = asyncio.Event()

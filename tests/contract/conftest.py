@@ -1,0 +1,109 @@
+"""A real ``voxgate serve`` process on a free loopback port, with a test plugin installed.
+
+The test plugin reaches the subprocess the way any third-party plugin does: a distribution
+(``*.dist-info`` with an ``entry_points.txt``) on the path, found through the ``voxgate``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+VOXGATE = Path(sys.executable).parent / "voxgate"
+
+
+@dataclass
+class Server:
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def plugin_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site")
+    info = root / "voxgate_test_support-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: voxgate-test-support\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[voxgate]\ntestroutes = voxgate_test_routes\nfakes = voxgate.testing.fakes\n"
+    )
+    return root
+
+
+@pytest.fixture
+def subprocess_env(plugin_dist: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dist), str(SUPPORT)])
+    env["VOXGATE_CACHE_DIR"] = str(plugin_dist / "cache")
+    return env
+
+
+def voxgate_command(*args: str) -> list[str]:
+    if VOXGATE.exists():
+        return [str(VOXGATE), *args]
+    return [sys.executable, "-m", "voxgate", *args]
+
+
+@pytest.fixture
+def serve(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(toml: str | None = None, env: dict[str, str] | None = None) -> Server:
+        port = free_port()
+        args = ["serve", "--port", str(port)]
+        if toml is not None:
+            config = tmp_path / f"voxgate-{port}.toml"
+            config.write_text(toml)
+            args += ["--config", str(config)]
+        log_path = tmp_path / f"serve-{port}.log"
+        with log_path.open("wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                voxgate_command(*args),
+                env={**subprocess_env, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(f"http://127.0.0.1:{port}", log_path, process)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"voxgate serve exited:\n{server.log}"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                    return server
+            time.sleep(0.1)
+        pytest.fail(f"voxgate serve did not become healthy:\n{server.log}")
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

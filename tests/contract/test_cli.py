@@ -1,0 +1,134 @@
+"""The ``voxgate`` command: check-config, plugins, models, --version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.contract.conftest import voxgate_command
+
+BAD = """
+[server]
+port = "eighty"
+colour = "blue"
+
+[tts.tone]
+kind = "fake-tts"
+sample_rate = 100
+
+[stt.whisper]
+kind = "faster-whisper"
+
+[models]
+"whisper-1" = "nowhere"
+
+[telemetry]
+on = true
+"""
+
+GOOD = """
+[tts.tone]
+kind = "fake-tts"
+preload = true
+
+[models]
+"tts-1" = { tts = "tone" }
+"""
+
+
+def run(env, *args):
+    return subprocess.run(
+        voxgate_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_check_config_reports_every_problem(tmp_path, subprocess_env):
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD)
+    result = run(subprocess_env, "check-config", str(path))
+    assert result.returncode == 1
+    for expected in [
+        "server.port: Expected `int`, got `str`",
+        "server.colour: unknown key",
+        "tts.tone.sample_rate: Expected `int` >= 8000",
+        "stt.whisper.kind: unknown stt kind 'faster-whisper' (installed: fake-stt)",
+        "models.whisper-1: routes to instance 'nowhere'",
+        "telemetry: unknown top-level table",
+    ]:
+        assert expected in result.stderr, f"{expected!r} missing from:\n{result.stderr}"
+    assert "6 problem(s)" in result.stderr
+
+
+def test_check_config_summarises_a_good_file(tmp_path, subprocess_env):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    result = run(subprocess_env, "check-config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"OK: {path}" in result.stdout
+    assert "[tts.tone] kind=fake-tts preload=True" in result.stdout
+    assert "model ids: tone, tts-1" in result.stdout
+
+
+def test_check_config_without_a_file_checks_the_default(subprocess_env):
+    result = run(subprocess_env, "check-config")
+    assert result.returncode == 0, result.stderr
+    assert "OK: <embedded default>" in result.stdout
+
+
+def test_plugins_lists_builtins_and_installed_plugins(subprocess_env):
+    result = run(subprocess_env, "plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    assert plugins["routing"]["distribution"] == "voxgate"
+    assert plugins["routing"]["hooks"] == ["resolve_model"]
+    fakes = plugins["fakes"]
+    assert fakes["distribution"] == "voxgate-test-support"
+    assert fakes["version"] == "1.0"
+    assert fakes["kinds"] == {"stt": ["fake-stt"], "transcoder": ["wav"], "tts": ["fake-tts"]}
+    text = run(subprocess_env, "plugins").stdout
+    assert "fakes  (voxgate-test-support 1.0)" in text
+    assert "kinds: stt: fake-stt; transcoder: wav; tts: fake-tts" in text
+
+
+def test_plugin_selection_by_environment(subprocess_env):
+    only_builtins = run({**subprocess_env, "VOXGATE_LOAD_PLUGINS": ""}, "plugins", "--json")
+    names = {p["name"] for p in json.loads(only_builtins.stdout)}
+    assert "routing" in names
+    assert "fakes" not in names
+    disabled = run(
+        {**subprocess_env, "VOXGATE_DISABLE_PLUGINS": "routing,testroutes"}, "plugins", "--json"
+    )
+    names = {p["name"] for p in json.loads(disabled.stdout)}
+    assert "fakes" in names
+    assert not names & {"routing", "testroutes"}
+
+
+def test_plugin_selection_by_config_file(tmp_path, subprocess_env):
+    path = tmp_path / "select.toml"
+    path.write_text('[plugins]\nload = ["voxgate-test-support"]\ndisable = ["testroutes"]\n')
+    result = run(subprocess_env, "plugins", "--json", "--config", str(path))
+    names = {p["name"] for p in json.loads(result.stdout)}
+    assert {"routing", "fakes"} <= names
+    assert "testroutes" not in names
+
+
+def test_models_lists_routes(tmp_path, subprocess_env):
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    result = run(subprocess_env, "models", "--config", str(path))
+    assert result.stdout.splitlines() == [
+        "tone  -> tts instance (kind fake-tts)",
+        "tts-1  -> tts=tone",
+    ]
+
+
+def test_version_and_module_entry(subprocess_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "voxgate", "--version"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "voxgate 0.1.0"
