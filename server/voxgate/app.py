@@ -43,7 +43,7 @@ def create_app(
     keys = config.api_keys(environ)
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
         runtime.pool.start()
         _log_serving(runtime, auth=bool(keys))
         try:

@@ -102,7 +102,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(infos, indent=2))
         return 0
     for info in infos:
-        origin = f"{info['distribution']} {info['version']}" if info["distribution"] else "in-process"
+        origin = (
+            f"{info['distribution']} {info['version']}" if info["distribution"] else "in-process"
+        )
         print(f"{info['name']}  ({origin})")
         print(f"  hooks: {', '.join(info['hooks']) or '-'}")
         kinds = "; ".join(f"{cat}: {', '.join(names)}" for cat, names in info["kinds"].items())
@@ -119,7 +121,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             inst = config.instances[model_id]
             print(f"{model_id}  -> {inst.task} instance (kind {inst.kind})")
         else:
-            targets = [f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t)]
+            targets = [
+                f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t)
+            ]
             print(f"{model_id}  -> {', '.join(targets)}")
     return 0
 

@@ -92,7 +92,8 @@ class PluginsSettings(ConfigBase):
         ),
     ] = None
     disable: Annotated[
-        list[str], _describe("Plugins never to load, built-ins included; env VOXGATE_DISABLE_PLUGINS.")
+        list[str],
+        _describe("Plugins never to load, built-ins included; env VOXGATE_DISABLE_PLUGINS."),
     ] = msgspec.field(default_factory=list)
 
 
@@ -119,10 +120,12 @@ class InstanceSettings(ConfigBase):
 class ModelRoute(ConfigBase):
     """A ``[models]`` entry as a table: which instance serves each task for this model id."""
 
-    stt: str | None = None
-    tts: str | None = None
-    chat: str | None = None
-    owned_by: str = "voxgate"
+    stt: Annotated[str | None, _describe("The [stt.*] instance that transcribes for this id.")] = (
+        None
+    )
+    tts: Annotated[str | None, _describe("The [tts.*] instance that speaks for this id.")] = None
+    chat: Annotated[str | None, _describe("The [chat.*] proxy that answers for this id.")] = None
+    owned_by: Annotated[str, _describe("`owned_by` in /v1/models.")] = "voxgate"
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,9 @@ def read_toml(path: Path | None) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigProblem("", f"cannot read {path}: {exc.strerror}")], str(path)) from exc
+        raise ConfigError(
+            [ConfigProblem("", f"cannot read {path}: {exc.strerror}")], str(path)
+        ) from exc
     return parse_toml(text, str(path)), str(path)
 
 
@@ -308,9 +313,18 @@ def join_path(*parts: str) -> str:
 
 
 def decode_table(
-    value: object, struct: type[msgspec.Struct], path: str, problems: list[ConfigProblem]
+    value: object,
+    struct: type[msgspec.Struct],
+    path: str,
+    problems: list[ConfigProblem],
+    *,
+    also_known: frozenset[str] = frozenset(),
 ) -> Any:
-    """Decode one table into ``struct``, reporting each bad key separately; ``None`` if bad."""
+    """Decode one table into ``struct``, reporting each bad key separately; ``None`` if bad.
+
+    ``also_known`` names keys another Struct of the same table accepts, so that an unknown
+    key's message lists everything the table takes.
+    """
     if not isinstance(value, dict):
         problems.append(ConfigProblem(path, f"expected a table, got {_type_name(value)}"))
         return None
@@ -320,7 +334,7 @@ def decode_table(
         item_path = f"{path}.{toml_key(key)}" if path else toml_key(key)
         spec = fields.get(key)
         if spec is None:
-            known = ", ".join(sorted(fields)) or "none"
+            known = ", ".join(sorted({*fields, *also_known})) or "none"
             problems.append(ConfigProblem(item_path, f"unknown key (known keys: {known})"))
             continue
         try:
@@ -348,7 +362,7 @@ def _subpath(sub: str | None) -> str:
 
 
 def _config_message(message: str) -> str:
-    """msgspec's wording with TOML's type names (tables, not objects)."""
+    """Msgspec's wording with TOML's type names (tables, not objects)."""
     return message.replace("`object`", "`table`").replace("`array`", "`list`")
 
 
@@ -376,10 +390,10 @@ class _Validator:
                     ConfigProblem(toml_key(name), f"unknown top-level table (known: {known})")
                 )
         core: dict[str, Any] = {}
-        for name, struct in CORE_TABLES.items():
-            if struct is not None:
-                decoded = decode_table(raw.get(name, {}), struct, name, self.problems)
-                core[name] = decoded if decoded is not None else struct()  # type: ignore[call-arg]
+        for name, core_struct in CORE_TABLES.items():
+            if core_struct is not None:
+                decoded = decode_table(raw.get(name, {}), core_struct, name, self.problems)
+                core[name] = decoded if decoded is not None else core_struct()
         settings: dict[str, msgspec.Struct] = {}
         for name, struct in claimed.items():
             if name in CORE_TABLES:
@@ -409,14 +423,18 @@ class _Validator:
         for task in TASKS:
             table = raw.get(task, {})
             if not isinstance(table, dict):
-                self.problems.append(ConfigProblem(task, f"expected a table, got {_type_name(table)}"))
+                self.problems.append(
+                    ConfigProblem(task, f"expected a table, got {_type_name(table)}")
+                )
                 continue
             for name, body in table.items():
                 path = join_path(task, name)
                 if name in instances:
                     other = instances[name].task
                     self.problems.append(
-                        ConfigProblem(path, f"instance name already used by [{join_path(other, name)}]")
+                        ConfigProblem(
+                            path, f"instance name already used by [{join_path(other, name)}]"
+                        )
                     )
                     continue
                 instance = self._instance(task, name, body, path, core_keys)
@@ -437,21 +455,27 @@ class _Validator:
         if "kind" in body and cls is None:
             installed = ", ".join(sorted(kinds)) or "none installed"
             self.problems.append(
-                ConfigProblem(f"{path}.kind", f"unknown {task} kind {kind!r} (installed: {installed})")
+                ConfigProblem(
+                    f"{path}.kind", f"unknown {task} kind {kind!r} (installed: {installed})"
+                )
             )
         core_part = {k: v for k, v in body.items() if k in core_keys}
         option_part = {k: v for k, v in body.items() if k not in core_keys}
         settings = decode_table(core_part, InstanceSettings, path, self.problems)
         if cls is None:
             return None
-        options = decode_table(option_part, cls.Config, path, self.problems)
+        options = decode_table(
+            option_part, cls.Config, path, self.problems, also_known=frozenset(core_keys)
+        )
         if settings is None or options is None:
             return None
         return InstanceConfig(name=name, task=task, settings=settings, options=options)
 
     def _models(self, table: object, instances: dict[str, InstanceConfig]) -> dict[str, ModelRoute]:
         if not isinstance(table, dict):
-            self.problems.append(ConfigProblem("models", f"expected a table, got {_type_name(table)}"))
+            self.problems.append(
+                ConfigProblem("models", f"expected a table, got {_type_name(table)}")
+            )
             return {}
         models: dict[str, ModelRoute] = {}
         for alias, value in table.items():
@@ -469,7 +493,9 @@ class _Validator:
                 route = decoded
                 targets = {"stt": route.stt, "tts": route.tts, "chat": route.chat}
                 if not any(targets.values()):
-                    self.problems.append(ConfigProblem(path, "route names no stt, tts or chat instance"))
+                    self.problems.append(
+                        ConfigProblem(path, "route names no stt, tts or chat instance")
+                    )
                 for task, target_name in targets.items():
                     found = instances.get(target_name) if target_name else None
                     if target_name and (found is None or found.task != task):
@@ -484,7 +510,10 @@ class _Validator:
         where = f"[{task}.*]" if task else "[stt.*], [tts.*] or [chat.*]"
         known = ", ".join(candidates) or "none defined"
         self.problems.append(
-            ConfigProblem(path, f"routes to instance {name!r}, which is not defined in {where} (defined: {known})")
+            ConfigProblem(
+                path,
+                f"routes to instance {name!r}, which is not defined in {where} (defined: {known})",
+            )
         )
 
     def _check_auth(self, config: ServerConfig, environ: Mapping[str, str] | None) -> None:
@@ -494,6 +523,7 @@ class _Validator:
                 self.problems.append(
                     ConfigProblem(
                         f"auth.api_key_envs[{index}]",
-                        f"environment variable {name} is not set; refusing to start without its keys",
+                        f"environment variable {name} is not set; "
+                        "refusing to start without its keys",
                     )
                 )

@@ -162,7 +162,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("state", {}).get("request_id", "-"))
 
 
-def _openai_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _openai_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, OpenAIError)  # noqa: S101 - registered for this class only
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("request failed", error=exc.message, status=exc.status_code, exc_info=exc)
@@ -173,7 +173,7 @@ _MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 _BODY_KEYS = {"data", "body"}
 
 
-def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _validation_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Litestar/msgspec validation failures as 400s whose ``param`` names the field."""
     assert isinstance(exc, ValidationException)  # noqa: S101
     key: str | None = None
@@ -188,10 +188,7 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     field = missing.group("field") if missing else None
     if key in _BODY_KEYS:  # the whole body failed: the field is in msgspec's message
         key = None
-    if field:
-        param = f"{path}.{field}" if path else field
-    else:
-        param = path or key
+    param = (f"{path}.{field}" if path else field) if field else path or key
     return error_response(InvalidRequestError(message, param=param))
 
 

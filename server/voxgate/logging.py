@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
-from structlog.typing import EventDict, Processor, WrappedLogger
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor, WrappedLogger
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -42,7 +44,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Drop secrets and payloads: sensitive keys, bearer tokens, long base64 runs, raw bytes."""
     for key, value in list(event_dict.items()):
         if key in {"event", "exception", "exc_info"}:

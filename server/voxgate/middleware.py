@@ -11,16 +11,17 @@ import hmac
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
 from voxgate.errors import AuthenticationError, error_body
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +31,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 WS_KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."
 HTTP_413 = 413
-PROTECTED_PREFIXES = ("/v1/", "/v1", "/-/")
+PROTECTED_PREFIXES = ("/v1", "/-/", "/docs")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -53,9 +54,7 @@ class RequestContextMiddleware:
         self.drain_limit = drain_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in {"http", "websocket"}:
-            await self.app(scope, receive, send)
-            return
+        """Handle one HTTP request or WebSocket (Litestar routes lifespan events elsewhere)."""
         incoming = _header(scope, REQUEST_ID_HEADER)
         if incoming is not None and _VALID_REQUEST_ID.match(incoming):
             request_id = incoming.decode()
@@ -67,14 +66,13 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status: int | None = None
         sent_bytes = 0
-        body_done = scope["type"] != "http"
+        body_done = scope["type"] != ScopeType.HTTP
 
-        async def tracking_receive() -> Message:
+        async def tracking_receive() -> Any:
             nonlocal body_done
             message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                body_done = True
-            elif message["type"] == "http.disconnect":
+            last_chunk = message["type"] == "http.request" and not message.get("more_body", False)
+            if last_chunk or message["type"] == "http.disconnect":
                 body_done = True
             return message
 
@@ -107,7 +105,7 @@ class RequestContextMiddleware:
                 client=(scope.get("client") or ("-",))[0],
             )
 
-    async def _drain(self, receive: Receive) -> None:
+    async def _drain(self, receive: Callable[[], Awaitable[Any]]) -> None:
         drained = 0
         while drained <= self.drain_limit:
             message = await receive()
@@ -134,7 +132,8 @@ def websocket_keys(scope: Scope) -> Iterable[str]:
         yield token
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     yield from query.get("api_key", [])
-    for protocol in scope.get("subprotocols", ()):
+    protocols = cast("Iterable[str]", scope.get("subprotocols") or ())
+    for protocol in protocols:
         if protocol.startswith(WS_KEY_PROTOCOL_PREFIX):
             yield protocol.removeprefix(WS_KEY_PROTOCOL_PREFIX)
 
@@ -146,7 +145,7 @@ def key_matches(candidate: str, keys: frozenset[str]) -> bool:
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
-    """401 ``invalid_api_key`` for ``/v1`` and ``/-/`` requests without a valid key; open when none."""
+    """401 ``invalid_api_key`` on protected paths without a valid key; open when no keys."""
 
     def __init__(self, keys: frozenset[str]) -> None:
         self.keys = keys
@@ -155,7 +154,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
         if not self.keys or not scope["path"].startswith(PROTECTED_PREFIXES):
             await next_app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
+        if scope["type"] == ScopeType.WEBSOCKET:
             presented = list(websocket_keys(scope))
         else:
             token = bearer_token(scope)
@@ -166,7 +165,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
         error = AuthenticationError(
             "Incorrect API key provided." if presented else _MISSING_KEY_MESSAGE
         )
-        if scope["type"] == "websocket":
+        if scope["type"] == ScopeType.WEBSOCKET:
             await _reject_websocket(scope, send, error)
             return
         raise error
@@ -196,4 +195,3 @@ async def _reject_websocket(scope: Scope, send: Send, error: AuthenticationError
         await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
     else:
         await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
-

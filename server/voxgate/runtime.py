@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from voxgate.engines.base import ComponentContext, SttEngine, Transcoder, TtsEngine
+from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, Transcoder, TtsEngine
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError
 from voxgate.models.sources import ModelSourceContext, ModelSources
@@ -68,23 +68,21 @@ class Runtime:
 def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
     """Create (not load) every instance the config names."""
     registry = hooks.registry
-    sources = ModelSources(
-        registry.model_source, ModelSourceContext(cache_dir=config.cache_path())
-    )
+    sources = ModelSources(registry.model_source, ModelSourceContext(cache_dir=config.cache_path()))
 
     def context(name: str) -> ComponentContext:
         return ComponentContext(
             instance=name, cache_dir=config.cache_path(), resolve_model_path=sources.resolve
         )
 
-    def instance(inst: InstanceConfig, cls: type[Any]) -> EngineInstance[Any]:
+    def instance(inst: InstanceConfig, cls: type[EngineBase]) -> EngineInstance[Any]:
         return EngineInstance(inst, partial(cls, inst.options, context(inst.name)))
 
     stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
     tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}
     transcoder = None
     if registry.transcoder:
-        kind, cls = sorted(registry.transcoder.items())[0]
+        kind, cls = min(registry.transcoder.items())
         transcoder = cls(cls.Config(), context(f"transcoder:{kind}"))
     return Runtime(
         config=config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 
-class ConfigBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+class ConfigBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every TOML table: unknown keys are errors, so typos never pass silently.
 
     Plugins subclass it for their engine ``Config`` and for the tables they claim with

@@ -7,9 +7,8 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from voxgate.testing import app_client, build_test_app, openai_client
-
 from tests.conftest import FAKE_TOML
+from voxgate.testing import app_client, build_test_app, openai_client
 
 KEYS = {"VOXGATE_API_KEYS": "sk-one, sk-two"}
 
@@ -45,6 +44,7 @@ async def test_missing_or_malformed_header_is_401(plugins):
             assert response.status_code == 401
             assert response.json()["error"]["code"] == "invalid_api_key"
         assert (await client.get("/-/plugins")).status_code == 401
+        assert (await client.get("/docs/openapi.json")).status_code == 401
         ok = await client.get("/-/plugins", headers={"authorization": "Bearer sk-two"})
         assert ok.status_code == 200
 
@@ -106,7 +106,7 @@ def test_websocket_accepts_the_key_three_ways(plugins, path, headers, subprotoco
     ids=["none", "header", "query", "subprotocol"],
 )
 def test_websocket_without_a_valid_key_is_refused(plugins, path, headers, subprotocols):
-    with ws_client(plugins) as client, pytest.raises(WebSocketDisconnect) as info:  # noqa: PT012
+    with ws_client(plugins) as client, pytest.raises(WebSocketDisconnect) as info:
         with client.websocket_connect(path, headers=headers, subprotocols=subprotocols) as socket:
             socket.receive_text()
     assert info.value.code == 1008

@@ -7,10 +7,9 @@ import pytest
 import structlog
 from litestar.handlers import HTTPRouteHandler
 
+from tests.conftest import FAKE_TOML
 from voxgate.testing import app_client, build_test_app, openai_client
 from voxgate.testing.fakes import tone, wav_bytes
-
-from tests.conftest import FAKE_TOML
 
 ENVELOPE_KEYS = {"message", "type", "param", "code"}
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from voxgate.testing import openai_client
-
 from tests.conftest import FAKE_TOML
+from voxgate.testing import openai_client
 
 
 async def test_list_has_every_instance_and_alias(plugins):

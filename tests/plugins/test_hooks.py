@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import voxgate_test_routes
 
 import voxgate_routing
-import voxgate_test_routes
+from tests.conftest import FAKE_TOML
 from voxgate import ChatProxy, ConfigBase, ConfigProblem, VoiceChoice, hookimpl
 from voxgate.config import ConfigError, load_config_from_str
 from voxgate.plugins import hookspecs
@@ -19,8 +20,6 @@ from voxgate.plugins.hooks import Hooks
 from voxgate.plugins.manager import make_plugin_manager
 from voxgate.runtime import build_runtime
 from voxgate.testing import app_client, fakes
-
-from tests.conftest import FAKE_TOML
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK_NAMES = sorted(name for name, fn in vars(hookspecs).items() if hasattr(fn, "voxgate_spec"))
@@ -45,19 +44,22 @@ def hooks_with(*extra: object) -> Hooks:
 
 
 def test_hook_names_are_what_the_architecture_lists():
-    assert HOOK_NAMES == sorted(
-        [
-            "register_settings",
-            "check_config",
-            "register_stt_engines",
-            "register_tts_engines",
-            "register_transcoders",
-            "register_chat_proxies",
-            "register_model_sources",
-            "resolve_model",
-            "map_voice",
-            "register_litestar_plugins",
-        ]
+    assert (
+        sorted(
+            [
+                "register_settings",
+                "check_config",
+                "register_stt_engines",
+                "register_tts_engines",
+                "register_transcoders",
+                "register_chat_proxies",
+                "register_model_sources",
+                "resolve_model",
+                "map_voice",
+                "register_litestar_plugins",
+            ]
+        )
+        == HOOK_NAMES
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import voxgate_routing
+from tests.conftest import FAKE_TOML
 from voxgate.config import (
     ConfigError,
     ServerConfig,
@@ -17,8 +18,6 @@ from voxgate.config import (
 from voxgate.plugins.hooks import Hooks
 from voxgate.plugins.manager import make_plugin_manager
 from voxgate.testing import fakes
-
-from tests.conftest import FAKE_TOML
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,6 +100,8 @@ def test_every_problem_is_reported_at_once(hooks):
     assert ">= 8000" in found["tts.tone.sample_rate"]
     assert ">= 1" in found["tts.tone.concurrency"]
     assert found["tts.tone.bogus"].startswith("unknown key")
+    assert "frequency" in found["tts.tone.bogus"], "lists the kind's own keys"
+    assert "preload" in found["tts.tone.bogus"], "and the keys every instance takes"
     assert "installed: fake-stt" in found["stt.whisper.kind"]
     assert found["tts.nokind.kind"] == "missing required key"
     assert "missing-instance" in found["models.whisper-1"]

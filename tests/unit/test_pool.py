@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-import openai
 import pytest
 
+from tests.conftest import FAKE_TOML
 from voxgate import SpeechOptions, TranscribeOptions, VoiceChoice
 from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
-from voxgate.testing import app_client, build_test_app, fakes, openai_client
-from voxgate.testing.app import build_test_config
-from voxgate.runtime import build_runtime
 from voxgate.plugins.hooks import Hooks
-
-from tests.conftest import FAKE_TOML
+from voxgate.runtime import build_runtime
+from voxgate.testing import app_client, build_test_app, fakes
+from voxgate.testing.app import build_test_config
 
 
 def runtime_for(toml: str):
@@ -46,7 +44,7 @@ async def test_full_queue_is_429_with_retry_after():
     gate = fakes.GATES.setdefault("q", __import__("threading").Event())
     runtime = runtime_for(gated_tts("q", concurrency=1, max_queue=1))
     instance = runtime.pool.tts["tone"]
-    call = lambda e: e.synthesize("a b", VoiceChoice(voice_id="tone"), SpeechOptions())  # noqa: E731
+    call = lambda e: e.synthesize("a b", VoiceChoice(voice_id="tone"), SpeechOptions())
     first = asyncio.create_task(consume(await instance.open_stream(call)))
     queued = asyncio.create_task(instance.open_stream(call))
     await wait_until(lambda: instance.waiting == 1)
@@ -65,7 +63,7 @@ async def test_queue_wait_is_bounded_by_queue_timeout():
     fakes.GATES.setdefault("t", __import__("threading").Event())
     runtime = runtime_for(gated_tts("t", max_queue=4, queue_timeout=0.05))
     instance = runtime.pool.tts["tone"]
-    call = lambda e: e.synthesize("a", VoiceChoice(voice_id="tone"), SpeechOptions())  # noqa: E731
+    call = lambda e: e.synthesize("a", VoiceChoice(voice_id="tone"), SpeechOptions())
     busy = asyncio.create_task(consume(await instance.open_stream(call)))
     with pytest.raises(ServiceUnavailableError) as info:
         await instance.open_stream(call)
@@ -120,7 +118,8 @@ async def test_failed_preload_is_reported_and_requests_get_500(plugins):
         await wait_until(lambda: runtime.pool.stt["bad"].state == "failed")
         ready = await client.get("/ready")
         assert ready.status_code == 503
-        assert "bad: failed to load (RuntimeError: fake load failure)" in ready.json()["reasons"]
+        assert ready.json()["reasons"] == ["bad: failed to load; see the server log"]
+        assert runtime.pool.stt["bad"].load_error == "RuntimeError: fake load failure"
         from voxgate.testing.fakes import tone, wav_bytes
 
         response = await client.post(

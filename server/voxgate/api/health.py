@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.di import NamedDependency
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from voxgate.runtime import Runtime
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 
 @get("/health", sync_to_thread=False, media_type=MediaType.JSON)

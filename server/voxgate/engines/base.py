@@ -56,7 +56,7 @@ class EngineBase(Component):
     def load(self) -> None:
         """Load weights; runs in the instance's worker thread, may block for seconds."""
 
-    def unload(self) -> None:  # noqa: B027 - engines without resources need not override
+    def unload(self) -> None:
         """Free memory; the pool calls it on idle TTL and shutdown, then may ``load()`` again."""
 
 
@@ -129,7 +129,7 @@ class SttEngine(EngineBase):
 
     @abstractmethod
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
-        """Yield segments in order; the caller may stop early (client gone) and close the generator."""
+        """Yield segments in order; the caller may stop early (client gone) and close it."""
 
 
 # -- text to speech ---------------------------------------------------------------------------
@@ -180,7 +180,9 @@ class TtsEngine(EngineBase):
         """The voices this instance offers; called after ``load()``."""
 
     @abstractmethod
-    def synthesize(self, text: str, voice: VoiceChoice, options: SpeechOptions) -> Iterator[PcmAudio]:
+    def synthesize(
+        self, text: str, voice: VoiceChoice, options: SpeechOptions
+    ) -> Iterator[PcmAudio]:
         """Yield audio for ``text`` in order, float32 mono at the engine's own rate."""
 
 
@@ -225,10 +227,10 @@ class Transcoder(Component):
 class ChatProxy(Component):
     """Forwards OpenAI chat bodies to an upstream LLM; async because it is pure I/O."""
 
-    async def start(self) -> None:  # noqa: B027 - proxies without connections need not override
+    async def start(self) -> None:
         """Open pooled connections; called once in the app's lifespan."""
 
-    async def aclose(self) -> None:  # noqa: B027
+    async def aclose(self) -> None:
         """Close connections at shutdown."""
 
     @abstractmethod

@@ -99,7 +99,10 @@ class EngineInstance(Generic[E]):
             engine = self._engine
             if engine is None or self.active:
                 return False
-            if only_if_idle_for is not None and time.monotonic() - self.last_used < only_if_idle_for:
+            if (
+                only_if_idle_for is not None
+                and time.monotonic() - self.last_used < only_if_idle_for
+            ):
                 return False
             self._engine = None
             self.state = "unloaded"
@@ -275,8 +278,8 @@ class EnginePool:
         for instance in self.instances:
             if not instance.settings.preload or instance.loaded_once:
                 continue
-            if instance.load_error:
-                reasons.append(f"{instance.name}: failed to load ({instance.load_error})")
+            if instance.load_error:  # the error itself is in the log, not on a public route
+                reasons.append(f"{instance.name}: failed to load; see the server log")
             else:
                 reasons.append(f"{instance.name}: {instance.state}")
         return reasons

@@ -59,7 +59,9 @@ class ModelSources:
             return path
         if match is not None and match.group("scheme") != "file":
             known = ", ".join(f"{scheme}:" for scheme in self.schemes) or "none"
-            msg = f"unknown model source `{match.group('scheme')}:` in `{spec}` (registered: {known})"
+            msg = (
+                f"unknown model source `{match.group('scheme')}:` in `{spec}` (registered: {known})"
+            )
             raise ModelSourceError(msg)
         msg = f"model path `{path}` does not exist"
         raise ModelSourceError(msg)

@@ -1,4 +1,4 @@
-"""The plugin system: hook specifications, the plugin manager, the typed facade, the kind registry."""
+"""The plugin system: hook specs, the plugin manager, the typed facade, the kind registry."""
 
 import pluggy
 

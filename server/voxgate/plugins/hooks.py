@@ -79,7 +79,11 @@ class Hooks:
             table: dict[str, Any] = getattr(registry, category)
 
             def register_component(
-                owner: str, cls: object, *, _table: dict[str, Any] = table, _c: Category = category,
+                owner: str,
+                cls: object,
+                *,
+                _table: dict[str, Any] = table,
+                _c: Category = category,
                 _base: type = base,
             ) -> None:
                 kind = check_component(cls, _base, _c, owner)
@@ -99,7 +103,9 @@ class Hooks:
 
         def register_table(owner: str, name: str, struct: object) -> None:
             if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
-                msg = f"plugin `{owner}` claimed table [{name}] with {struct!r}, not a msgspec.Struct"
+                msg = (
+                    f"plugin `{owner}` claimed table [{name}] with {struct!r}, not a msgspec.Struct"
+                )
                 raise PluginError(msg)
             registry.claim("settings", name, owner)
             registry.settings[name] = struct

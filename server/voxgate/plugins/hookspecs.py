@@ -131,4 +131,3 @@ def register_litestar_plugins(config: ServerConfig) -> Sequence[InitPluginProtoc
     Called once by ``create_app``. Not firstresult: every plugin's are added. Default: none.
     Routes under ``/v1`` get API-key checks and the OpenAI error envelope like built-in ones.
     """
-

@@ -145,8 +145,8 @@ def _trace_hook_calls(pm: PluginManager) -> None:
     def after(
         outcome: pluggy.Result[Any],
         hook_name: str,
-        impls: Sequence[pluggy.HookImpl],
-        kwargs: Mapping[str, Any],
+        _impls: Sequence[pluggy.HookImpl],
+        _kwargs: Mapping[str, Any],
     ) -> None:
         failed = outcome.exception is not None
         log.info("hook done", hook=hook_name, failed=failed)

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine
-
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     import msgspec
 
+    from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine
     from voxgate.models.sources import ModelSourceContext
 
 Category = Literal["stt", "tts", "transcoder", "chat", "model_source", "settings"]
@@ -43,9 +42,7 @@ class Registry:
     tts: dict[str, type[TtsEngine]] = field(default_factory=dict)
     transcoder: dict[str, type[Transcoder]] = field(default_factory=dict)
     chat: dict[str, type[ChatProxy]] = field(default_factory=dict)
-    model_source: dict[str, Callable[[str, ModelSourceContext], Path]] = field(
-        default_factory=dict
-    )
+    model_source: dict[str, Callable[[str, ModelSourceContext], Path]] = field(default_factory=dict)
     settings: dict[str, type[msgspec.Struct]] = field(default_factory=dict)
     owners: dict[tuple[Category, str], str] = field(default_factory=dict)
 
@@ -68,8 +65,7 @@ class Registry:
 
     def engine_kinds(self, task: Literal["stt", "tts", "chat"]) -> list[str]:
         """Sorted kind names for an instance table (``stt``, ``tts`` or ``chat``)."""
-        table: dict[str, type[SttEngine]] | dict[str, type[TtsEngine]] | dict[str, type[ChatProxy]]
-        table = {"stt": self.stt, "tts": self.tts, "chat": self.chat}[task]
+        table: dict[str, type] = getattr(self, task)
         return sorted(table)
 
 

@@ -94,5 +94,9 @@ async def openai_client(
 
     async with app_client(toml, plugins, builtins=builtins, environ=environ) as client:
         yield AsyncOpenAI(
-            api_key=api_key, base_url=f"{TEST_BASE_URL}/v1", http_client=client, max_retries=0
+            api_key=api_key,
+            base_url=f"{TEST_BASE_URL}/v1",
+            # Litestar's test client is an httpx AsyncClient running the app in-process.
+            http_client=client,  # type: ignore[arg-type]
+            max_retries=0,
         )

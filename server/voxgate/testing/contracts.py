@@ -61,9 +61,11 @@ class _EngineContract:
     plugins: ClassVar[list[Any]] = []
 
     @pytest.fixture(scope="class")
-    def loaded(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    @classmethod
+    def loaded(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+        """One loaded engine shared by the class's tests (loading real models is slow)."""
         instance = make_engine(
-            self.engine, dict(self.config), list(self.plugins), tmp_path_factory.mktemp("cache")
+            cls.engine, dict(cls.config), list(cls.plugins), tmp_path_factory.mktemp("cache")
         )
         instance.load()
         yield instance

@@ -23,8 +23,8 @@ from voxgate.engines.base import (
     SpeechOptions,
     SttCapabilities,
     SttEngine,
-    TranscribeOptions,
     Transcoder,
+    TranscribeOptions,
     TtsCapabilities,
     TtsEngine,
     Voice,
@@ -56,9 +56,7 @@ class FakeSttEngine(SttEngine):
 
     kind: ClassVar[str] = "fake-stt"
     Config: ClassVar[type[ConfigBase]] = FakeSttConfig
-    capabilities: ClassVar[SttCapabilities] = SttCapabilities(
-        translate=True, word_timestamps=True
-    )
+    capabilities: ClassVar[SttCapabilities] = SttCapabilities(translate=True, word_timestamps=True)
 
     loads = 0
     steps = 0
@@ -134,7 +132,9 @@ class FakeTtsEngine(TtsEngine):
     def voices(self) -> list[Voice]:
         return [Voice(id=v, name=v.title(), languages=["en"]) for v in self._cfg.voices]
 
-    def synthesize(self, text: str, voice: VoiceChoice, options: SpeechOptions) -> Iterator[PcmAudio]:
+    def synthesize(
+        self, text: str, voice: VoiceChoice, options: SpeechOptions
+    ) -> Iterator[PcmAudio]:
         cfg = self._cfg
         frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
         try:
@@ -143,7 +143,9 @@ class FakeTtsEngine(TtsEngine):
                 type(self).steps += 1
                 seconds = cfg.seconds_per_word / options.speed
                 t = np.arange(round(cfg.sample_rate * seconds), dtype=np.float32) / cfg.sample_rate
-                yield PcmAudio(0.3 * np.sin(2 * np.pi * frequency * t), cfg.sample_rate)
+                yield PcmAudio(
+                    (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), cfg.sample_rate
+                )
         finally:
             type(self).closed += 1
 
@@ -195,7 +197,7 @@ class WavTranscoder(Transcoder):
     def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
         try:
             with wave.open(io.BytesIO(data)) as reader:
-                if reader.getsampwidth() != 2:  # noqa: PLR2004
+                if reader.getsampwidth() != 2:
                     msg = "only 16-bit WAV is supported by the test transcoder"
                     raise AudioDecodeError(msg)
                 frames = reader.readframes(reader.getnframes())
@@ -229,7 +231,7 @@ def wav_bytes(audio: PcmAudio) -> bytes:
 def tone(seconds: float, sample_rate: int = 16_000, frequency: float = 440.0) -> PcmAudio:
     """A sine tone, the simplest deterministic test audio."""
     t = np.arange(round(seconds * sample_rate), dtype=np.float32) / sample_rate
-    return PcmAudio(0.3 * np.sin(2 * np.pi * frequency * t), sample_rate)
+    return PcmAudio((0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), sample_rate)
 
 
 @hookimpl

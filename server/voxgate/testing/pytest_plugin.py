@@ -1,8 +1,8 @@
 """pytest fixtures for voxgate plugins, loaded through the ``pytest11`` entry point.
 
-    async def test_speech(openai_client_factory):
-        async with openai_client_factory(plugins=[my_plugin], toml=MY_TOML) as client:
-            ...
+async def test_speech(openai_client_factory):
+    async with openai_client_factory(plugins=[my_plugin], toml=MY_TOML) as client:
+        ...
 """
 
 from __future__ import annotations

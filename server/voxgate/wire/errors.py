@@ -1,4 +1,4 @@
-"""OpenAI's error envelope: ``{"error": {"message", "type", "param", "code"}}`` with all four keys."""
+"""OpenAI's error envelope: ``{"error": {"message", "type", "param", "code"}}``, all four keys."""
 
 from __future__ import annotations
 
