@@ -7,12 +7,14 @@ Litestar's dependency injection, never through a global.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, Transcoder, TtsEngine
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError
 from voxgate.models.sources import ModelSourceContext, ModelSources
+
+E = TypeVar("E", bound=EngineBase)
 
 if TYPE_CHECKING:
     from voxgate.config import InstanceConfig, ServerConfig, Task
@@ -50,19 +52,19 @@ class Runtime:
 
     def stt_engine(self, model: str) -> EngineInstance[SttEngine]:
         """The STT instance for an OpenAI model id."""
-        name = self.instance_name(model, "stt")
-        instance = self.pool.stt.get(name)
-        if instance is None:
-            raise ModelNotFoundError(model)
-        return instance
+        return _pick(self.pool.stt, self.instance_name(model, "stt"), model)
 
     def tts_engine(self, model: str) -> EngineInstance[TtsEngine]:
         """The TTS instance for an OpenAI model id."""
-        name = self.instance_name(model, "tts")
-        instance = self.pool.tts.get(name)
-        if instance is None:
-            raise ModelNotFoundError(model)
-        return instance
+        return _pick(self.pool.tts, self.instance_name(model, "tts"), model)
+
+
+def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineInstance[E]:
+    """``table[name]``; a plugin routing to an instance that is not there is a 404 too."""
+    instance = table.get(name)
+    if instance is None:
+        raise ModelNotFoundError(model)
+    return instance
 
 
 def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
