@@ -377,6 +377,7 @@ class _Validator:
     def __init__(self, hooks: Hooks, problems: list[ConfigProblem]) -> None:
         self.hooks = hooks
         self.problems = problems
+        self.invalid_instances: dict[str, Task] = {}  # declared, with problems of their own
 
     def validate(
         self, raw: dict[str, Any], source: str, environ: Mapping[str, str] | None
@@ -440,6 +441,8 @@ class _Validator:
                 instance = self._instance(task, name, body, path, core_keys)
                 if instance is not None:
                     instances[name] = instance
+                else:
+                    self.invalid_instances[name] = task
         return instances
 
     def _instance(
@@ -506,6 +509,8 @@ class _Validator:
     def _missing_instance(
         self, path: str, name: str, task: Task | None, instances: dict[str, InstanceConfig]
     ) -> None:
+        if name in self.invalid_instances and task in {None, self.invalid_instances[name]}:
+            return  # its own table's problems are reported; a second message would mislead
         candidates = [i.name for i in instances.values() if task is None or i.task == task]
         where = f"[{task}.*]" if task else "[stt.*], [tts.*] or [chat.*]"
         known = ", ".join(candidates) or "none defined"

@@ -138,3 +138,32 @@ def test_trace_logs_every_hook_call():
         _ = Hooks(pm).registry
     traced = {entry["hook"] for entry in logs if entry["event"] == "hook call"}
     assert {"register_stt_engines", "register_tts_engines", "register_transcoders"} <= traced
+
+
+def test_register_hooks_run_once_per_manager():
+    calls = []
+
+    @hookimpl
+    def register_tts_engines(register):
+        calls.append(1)
+
+    counted = types.ModuleType("voxgate_counted")
+    counted.register_tts_engines = register_tts_engines  # type: ignore[attr-defined]
+    pm = make_plugin_manager(plugins=[counted], entry_points_enabled=False)
+    _ = Hooks(pm).registry
+    _ = Hooks(pm).registry  # the CLI's facade and the app's share one collection
+    assert calls == [1]
+
+
+def test_check_config_failure_names_the_problem():
+    from voxgate.config import load_config_from_str
+
+    @hookimpl
+    def check_config(config):
+        raise ValueError("broken check")
+
+    broken = types.ModuleType("voxgate_broken_check")
+    broken.check_config = check_config  # type: ignore[attr-defined]
+    pm = make_plugin_manager(plugins=[broken], entry_points_enabled=False)
+    with pytest.raises(PluginError, match="broken check"):
+        load_config_from_str("", Hooks(pm), environ={})

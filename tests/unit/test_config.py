@@ -180,3 +180,10 @@ def test_config_file_errors_name_the_file(tmp_path, hooks):
 def test_keys_that_need_quotes_are_quoted_in_paths(hooks):
     found = problems_of('[models]\n"Systran/faster-whisper-base" = "nope"\n', hooks)
     assert 'models."Systran/faster-whisper-base"' in found
+
+
+def test_a_broken_instance_is_not_also_reported_as_missing(hooks):
+    found = problems_of(
+        '[tts.tone]\nkind = "fake-tts"\nsample_rate = 1\n[models]\n"tts-1" = "tone"\n', hooks
+    )
+    assert list(found) == ["tts.tone.sample_rate"]

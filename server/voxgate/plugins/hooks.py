@@ -62,16 +62,19 @@ class Hooks:
 
     def __init__(self, pm: PluginManager) -> None:
         self.pm = pm
-        self._registry: Registry | None = None
 
     # -- one-time hooks ---------------------------------------------------------------------
 
     @property
     def registry(self) -> Registry:
-        """Kinds, schemes and settings tables, collected on first use."""
-        if self._registry is None:
-            self._registry = self._collect_registry()
-        return self._registry
+        """Kinds, schemes and settings tables, collected once per plugin manager.
+
+        Kept on the manager, so every facade over it (the CLI's, the app's) shares one
+        collection and the ``register_*`` hooks really are called once.
+        """
+        if self.pm.registry is None:
+            self.pm.registry = self._collect_registry()
+        return self.pm.registry
 
     def _collect_registry(self) -> Registry:
         registry = Registry()
@@ -140,7 +143,12 @@ class Hooks:
     def check_config(self, config: ServerConfig) -> list[ConfigProblem]:
         """Every plugin's problems with the finished configuration."""
         problems: list[ConfigProblem] = []
-        for result in self.pm.hook.check_config(config=config):
+        try:
+            results = self.pm.hook.check_config(config=config)
+        except Exception as exc:
+            msg = f"a plugin failed in check_config: {exc!r}"
+            raise PluginError(msg) from exc
+        for result in results:
             for problem in result or ():
                 if not isinstance(problem, ConfigProblem):
                     problem = ConfigProblem(path="", message=str(problem))  # noqa: PLW2901

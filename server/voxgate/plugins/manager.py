@@ -18,7 +18,7 @@ import pluggy
 import structlog
 
 from voxgate.plugins import ENTRY_POINT_GROUP, PROJECT_NAME, hookspecs
-from voxgate.plugins.registry import PluginError
+from voxgate.plugins.registry import PluginError, Registry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -43,6 +43,7 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, PluginOrigin] = {}
+        self.registry: Registry | None = None  # filled once by Hooks.registry
 
     def register_plugin(self, plugin: object, name: str, origin: PluginOrigin) -> None:
         """Register ``plugin`` under ``name``, recording where it came from."""
