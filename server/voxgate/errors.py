@@ -197,7 +197,6 @@ _STATUS_ERRORS: dict[int, tuple[str, str | None]] = {
     HTTP_401_UNAUTHORIZED: (INVALID_REQUEST, "invalid_api_key"),
     HTTP_404_NOT_FOUND: (INVALID_REQUEST, "not_found"),
     HTTP_405_METHOD_NOT_ALLOWED: (INVALID_REQUEST, "method_not_allowed"),
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE: (SERVER_ERROR, None),
     HTTP_429_TOO_MANY_REQUESTS: ("rate_limit_exceeded", "rate_limit_exceeded"),
 }
 

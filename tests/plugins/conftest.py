@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,3 +38,11 @@ def install_dist(
     yield install
     for module in created:
         sys.modules.pop(module, None)
+
+
+def plugin_module(name: str, **impls: object) -> types.ModuleType:
+    """A throwaway plugin: a module named ``name`` holding the given hook implementations."""
+    module = types.ModuleType(name)
+    for key, value in impls.items():
+        setattr(module, key, value)
+    return module

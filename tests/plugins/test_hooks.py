@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import types
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,6 +12,7 @@ import voxgate_test_routes
 
 import voxgate_routing
 from tests.conftest import FAKE_TOML
+from tests.plugins.conftest import plugin_module
 from voxgate import ChatProxy, ConfigBase, ConfigProblem, VoiceChoice, hookimpl
 from voxgate.config import ConfigError, load_config_from_str
 from voxgate.plugins import hookspecs
@@ -23,13 +23,6 @@ from voxgate.testing import app_client, fakes
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK_NAMES = sorted(name for name, fn in vars(hookspecs).items() if hasattr(fn, "voxgate_spec"))
-
-
-def plugin(name: str, **impls: Any) -> types.ModuleType:
-    module = types.ModuleType(name)
-    for key, value in impls.items():
-        setattr(module, key, value)
-    return module
 
 
 def hooks_with(*extra: object) -> Hooks:
@@ -97,7 +90,7 @@ def test_hook_register_settings():
     def register_settings(register):
         register("greeting", GreetingSettings)
 
-    hooks = hooks_with(plugin("voxgate_greeting", register_settings=register_settings))
+    hooks = hooks_with(plugin_module("voxgate_greeting", register_settings=register_settings))
     config = load_config_from_str('[greeting]\ntext = "hi"\n', hooks, environ={})
     assert config.settings["greeting"] == GreetingSettings(text="hi")
     with pytest.raises(ConfigError) as info:
@@ -111,7 +104,7 @@ def test_hook_register_settings_cannot_take_a_core_table():
     def register_settings(register):
         register("server", GreetingSettings)
 
-    hooks = hooks_with(plugin("voxgate_greedy", register_settings=register_settings))
+    hooks = hooks_with(plugin_module("voxgate_greedy", register_settings=register_settings))
     with pytest.raises(ConfigError, match="a plugin claimed a core table"):
         load_config_from_str("", hooks, environ={})
 
@@ -123,7 +116,7 @@ def test_hook_check_config():
             return [ConfigProblem("tts.tone.preload", "tone must be preloaded")]
         return None
 
-    hooks = hooks_with(plugin("voxgate_strict", check_config=check_config))
+    hooks = hooks_with(plugin_module("voxgate_strict", check_config=check_config))
     with pytest.raises(ConfigError) as info:
         load_config_from_str(FAKE_TOML, hooks, environ={})
     assert [str(p) for p in info.value.problems] == ["tts.tone.preload: tone must be preloaded"]
@@ -170,7 +163,7 @@ def test_hook_register_chat_proxies():
     def register_chat_proxies(register):
         register(EchoProxy)
 
-    hooks = hooks_with(plugin("voxgate_echo", register_chat_proxies=register_chat_proxies))
+    hooks = hooks_with(plugin_module("voxgate_echo", register_chat_proxies=register_chat_proxies))
     toml = '[chat.llm]\nkind = "echo"\nbase_url = "http://127.0.0.1:1"\n[models]\n"gpt-4o" = { chat = "llm" }\n'
     config = load_config_from_str(toml, hooks, environ={})
     assert config.instances["llm"].options == EchoProxyConfig(base_url="http://127.0.0.1:1")
@@ -191,7 +184,7 @@ def test_hook_register_model_sources(tmp_path):
 
         register("mem", resolve)
 
-    hooks = hooks_with(plugin("voxgate_mem", register_model_sources=register_model_sources))
+    hooks = hooks_with(plugin_module("voxgate_mem", register_model_sources=register_model_sources))
     config = load_config_from_str(
         f'[server]\ncache_dir = "{tmp_path / "cache"}"\n', hooks, environ={}
     )
@@ -207,7 +200,7 @@ async def test_hook_resolve_model():
     def resolve_model(model, task):
         return "tone" if task == "tts" and model.startswith("custom-") else None
 
-    hooks = hooks_with(plugin("voxgate_router", resolve_model=resolve_model))
+    hooks = hooks_with(plugin_module("voxgate_router", resolve_model=resolve_model))
     config = load_config_from_str(FAKE_TOML, hooks, environ={})
     assert hooks.resolve_model("custom-voice", "tts", config) == "tone"
     assert hooks.resolve_model("tts-1", "tts", config) == "tone", "the default still answers"
@@ -227,7 +220,7 @@ def test_hook_map_voice():
     def map_voice(voice, engine):
         return VoiceChoice(voice_id="low") if (voice, engine) == ("onyx", "tone") else None
 
-    hooks = hooks_with(plugin("voxgate_deep", map_voice=map_voice))
+    hooks = hooks_with(plugin_module("voxgate_deep", map_voice=map_voice))
     assert hooks.map_voice("onyx", "tts-1", "tone", config) == VoiceChoice(voice_id="low")
     assert hooks.map_voice("alloy", "tts-1", "tone", config) is None
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import structlog
 
 import voxgate_routing
+from tests.plugins.conftest import plugin_module
 from voxgate import hookimpl
 from voxgate.plugins.hooks import Hooks
 from voxgate.plugins.manager import make_plugin_manager, plugin_selection
@@ -71,37 +70,31 @@ def test_selection_from_toml_and_environment():
 
 
 def test_misspelled_hook_fails_loudly():
-    typo = types.ModuleType("voxgate_typo")
-
     @hookimpl
     def register_tts_engine(register):  # missing the final "s"
         return None
 
-    typo.register_tts_engine = register_tts_engine  # type: ignore[attr-defined]
+    typo = plugin_module("voxgate_typo", register_tts_engine=register_tts_engine)
     with pytest.raises(PluginError, match="unknown hook 'register_tts_engine'"):
         make_plugin_manager(plugins=[typo], entry_points_enabled=False)
 
 
 def test_hookimpl_with_unknown_argument_fails_at_registration():
-    bad = types.ModuleType("voxgate_bad_args")
-
     @hookimpl
     def resolve_model(model, flavour):
         return None
 
-    bad.resolve_model = resolve_model  # type: ignore[attr-defined]
+    bad = plugin_module("voxgate_bad_args", resolve_model=resolve_model)
     with pytest.raises(Exception, match="flavour"):
         make_plugin_manager(plugins=[bad], entry_points_enabled=False)
 
 
 def test_kind_registered_twice_names_both_plugins():
-    twin = types.ModuleType("voxgate_twin")
-
     @hookimpl
     def register_tts_engines(register):
         register(fakes.FakeTtsEngine)
 
-    twin.register_tts_engines = register_tts_engines  # type: ignore[attr-defined]
+    twin = plugin_module("voxgate_twin", register_tts_engines=register_tts_engines)
     pm = make_plugin_manager(plugins=[fakes, twin], entry_points_enabled=False)
     with pytest.raises(PluginError) as info:
         _ = Hooks(pm).registry
@@ -112,13 +105,11 @@ def test_kind_registered_twice_names_both_plugins():
 
 
 def test_registering_a_non_engine_is_rejected():
-    odd = types.ModuleType("voxgate_odd")
-
     @hookimpl
     def register_stt_engines(register):
         register(dict)
 
-    odd.register_stt_engines = register_stt_engines  # type: ignore[attr-defined]
+    odd = plugin_module("voxgate_odd", register_stt_engines=register_stt_engines)
     pm = make_plugin_manager(plugins=[odd], entry_points_enabled=False)
     with pytest.raises(PluginError, match="subclass of voxgate.SttEngine"):
         _ = Hooks(pm).registry
@@ -147,8 +138,7 @@ def test_register_hooks_run_once_per_manager():
     def register_tts_engines(register):
         calls.append(1)
 
-    counted = types.ModuleType("voxgate_counted")
-    counted.register_tts_engines = register_tts_engines  # type: ignore[attr-defined]
+    counted = plugin_module("voxgate_counted", register_tts_engines=register_tts_engines)
     pm = make_plugin_manager(plugins=[counted], entry_points_enabled=False)
     _ = Hooks(pm).registry
     _ = Hooks(pm).registry  # the CLI's facade and the app's share one collection
@@ -162,8 +152,7 @@ def test_check_config_failure_names_the_problem():
     def check_config(config):
         raise ValueError("broken check")
 
-    broken = types.ModuleType("voxgate_broken_check")
-    broken.check_config = check_config  # type: ignore[attr-defined]
+    broken = plugin_module("voxgate_broken_check", check_config=check_config)
     pm = make_plugin_manager(plugins=[broken], entry_points_enabled=False)
     with pytest.raises(PluginError, match="broken check"):
         load_config_from_str("", Hooks(pm), environ={})

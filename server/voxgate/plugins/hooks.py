@@ -18,12 +18,10 @@ from voxgate.schema import ConfigProblem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from litestar.plugins import InitPluginProtocol
 
     from voxgate.config import ServerConfig
-    from voxgate.models.sources import ModelSourceContext
     from voxgate.plugins.hookspecs import Task
     from voxgate.plugins.manager import PluginManager
 
@@ -201,7 +199,3 @@ class Hooks:
                 )
             )
         return infos
-
-    def model_resolvers(self) -> dict[str, Callable[[str, ModelSourceContext], Path]]:
-        """Registered model source schemes."""
-        return dict(self.registry.model_source)

@@ -47,7 +47,7 @@ def make_engine(
 ) -> EngineBase:
     """Instantiate ``engine`` the way the pool does, with the model sources of ``plugins``."""
     pm = make_plugin_manager(plugins=plugins, entry_points_enabled=False, trace=False)
-    sources = ModelSources(Hooks(pm).model_resolvers(), ModelSourceContext(cache_dir=cache_dir))
+    sources = ModelSources(Hooks(pm).registry.model_source, ModelSourceContext(cache_dir=cache_dir))
     options = msgspec.convert(config, engine.Config)
     context = ComponentContext(
         instance="contract", cache_dir=cache_dir, resolve_model_path=sources.resolve
