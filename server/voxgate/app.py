@@ -15,6 +15,7 @@ from voxgate import __version__
 from voxgate.api.health import health, ready
 from voxgate.api.models import models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
+from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.errors import exception_handlers
 from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware
 from voxgate.plugins.hooks import Hooks
@@ -56,7 +57,15 @@ def create_app(
 
     cors = CORSConfig(allow_origins=config.server.cors_origins, expose_headers=["x-request-id"])
     app = Litestar(
-        route_handlers=[health, ready, models_list, models_retrieve, plugins_list],
+        route_handlers=[
+            health,
+            ready,
+            models_list,
+            models_retrieve,
+            plugins_list,
+            transcriptions,
+            translations,
+        ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
         middleware=[ApiKeyMiddleware(keys)],

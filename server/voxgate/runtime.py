@@ -6,7 +6,6 @@ Litestar's dependency injection, never through a global.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, Transcoder, TtsEngine
@@ -78,7 +77,7 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
         )
 
     def instance(inst: InstanceConfig, cls: type[EngineBase]) -> EngineInstance[Any]:
-        return EngineInstance(inst, partial(cls, inst.options, context(inst.name)))
+        return EngineInstance(inst, cls, context(inst.name))
 
     stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
     tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}

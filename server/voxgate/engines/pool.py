@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import structlog
 
-from voxgate.engines.base import EngineBase, SttEngine, TtsEngine
+from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, TtsEngine
 from voxgate.engines.runner import iterate_in_worker
 from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
 
@@ -38,11 +38,14 @@ LoadState = Literal["unloaded", "loading", "loaded", "failed"]
 class EngineInstance(Generic[E]):
     """One configured instance of an engine kind, with its own worker threads and queue."""
 
-    def __init__(self, config: InstanceConfig, factory: Callable[[], E]) -> None:
+    def __init__(
+        self, config: InstanceConfig, engine_class: type[E], context: ComponentContext
+    ) -> None:
         self.config = config
         self.name = config.name
         self.settings = config.settings
-        self._factory = factory
+        self.engine_class = engine_class
+        self._context = context
         self.executor = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix=f"voxgate-{self.name}"
         )
@@ -89,7 +92,7 @@ class EngineInstance(Generic[E]):
             return engine
 
     def _create_and_load(self) -> E:
-        engine = self._factory()
+        engine = self.engine_class(self.config.options, self._context)
         engine.load()
         return engine
 

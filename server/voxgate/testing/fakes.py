@@ -23,6 +23,7 @@ from voxgate.engines.base import (
     SpeechOptions,
     SttCapabilities,
     SttEngine,
+    TokenLogprob,
     Transcoder,
     TranscribeOptions,
     TtsCapabilities,
@@ -56,7 +57,9 @@ class FakeSttEngine(SttEngine):
 
     kind: ClassVar[str] = "fake-stt"
     Config: ClassVar[type[ConfigBase]] = FakeSttConfig
-    capabilities: ClassVar[SttCapabilities] = SttCapabilities(translate=True, word_timestamps=True)
+    capabilities: ClassVar[SttCapabilities] = SttCapabilities(
+        translate=True, word_timestamps=True, logprobs=True
+    )
 
     loads = 0
     steps = 0
@@ -87,15 +90,26 @@ class FakeSttEngine(SttEngine):
                 type(self).steps += 1
                 text = " " + cfg.texts[index % len(cfg.texts)]
                 start, end = index * cfg.segment_seconds, (index + 1) * cfg.segment_seconds
-                words = None
-                if options.word_timestamps:
-                    parts = text.split()
-                    step = (end - start) / max(1, len(parts))
-                    words = [
-                        Word(word=w, start=start + i * step, end=start + (i + 1) * step)
-                        for i, w in enumerate(parts)
-                    ]
-                yield Segment(id=index, start=start, end=end, text=text, words=words, language="en")
+                parts = text.split()
+                step = (end - start) / max(1, len(parts))
+                words = [
+                    Word(word=" " + w, start=start + i * step, end=start + (i + 1) * step)
+                    for i, w in enumerate(parts)
+                ]
+                logprobs = [
+                    TokenLogprob(token=w.word, logprob=-0.25, bytes=list(w.word.encode()))
+                    for w in words
+                ]
+                yield Segment(
+                    id=index,
+                    start=start,
+                    end=end,
+                    text=text,
+                    tokens=list(range(len(parts))),
+                    words=words if options.word_timestamps else None,
+                    logprobs=logprobs if options.logprobs else None,
+                    language=options.language or "en",
+                )
         finally:
             type(self).closed += 1
 

@@ -1,0 +1,116 @@
+"""``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``: parse, run, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.response import Stream
+
+from voxgate.errors import InvalidRequestError, param_from_msgspec
+from voxgate.runtime import Runtime
+from voxgate.services import transcription as stt
+from voxgate.wire.forms import normalize_form, parse_scalar
+from voxgate.wire.transcription import (
+    AudioRequest,
+    TranscriptionRequest,
+    TranslationRequest,
+    convert_form,
+)
+
+_LIST_FIELDS = ("timestamp_granularities", "include")
+_OBJECT_FIELDS = ("chunking_strategy",)
+# Sent by the SDK for other models; accepted and ignored, as a server without them should.
+_IGNORED_FIELDS = frozenset(
+    {"known_speaker_names", "known_speaker_references", "keywords", "languages", "user"}
+)
+
+
+@post("/v1/audio/transcriptions", status_code=200)
+async def transcriptions(
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
+) -> Response[bytes] | Stream:
+    """Audio to text in its own language."""
+    return await _handle(request, runtime, TranscriptionRequest)
+
+
+@post("/v1/audio/translations", status_code=200)
+async def translations(
+    request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
+) -> Response[bytes] | Stream:
+    """Audio to English text."""
+    return await _handle(request, runtime, TranslationRequest)
+
+
+async def _handle(
+    request: Request[Any, Any, Any], runtime: Runtime, request_type: type[AudioRequest]
+) -> Response[bytes] | Stream:
+    upload, parsed, extra = await _read_form(request, request_type)
+    assert isinstance(parsed, TranscriptionRequest | TranslationRequest)  # noqa: S101
+    job = stt.plan(parsed, extra)
+    instance = runtime.stt_engine(job.model)
+    data = await upload.read()
+    await upload.close()
+    audio = await stt.decode_upload(
+        data, parsed, runtime.transcoder, instance.engine_class.sample_rate
+    )
+    del data
+    stream = await stt.open_segments(instance, job, audio)
+    duration = audio.duration
+    del audio
+    if job.stream:
+        return Stream(
+            stt.sse_events(job, stream, duration),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    segments = await stt.collect(stream)
+    body, media_type = stt.render(job, segments, duration)
+    return Response(body, media_type=media_type)
+
+
+async def _read_form(
+    request: Request[Any, Any, Any], request_type: type[AudioRequest]
+) -> tuple[UploadFile, AudioRequest, dict[str, Any]]:
+    """The file part, the typed fields and the leftover (engine-specific) fields."""
+    if request.content_type[0] != "multipart/form-data":
+        raise InvalidRequestError(
+            "Send the request as multipart/form-data with a `file` part, as the OpenAI "
+            f"SDK does (got `{request.content_type[0] or 'no content type'}`)."
+        )
+    form = await request.form()
+    fields = normalize_form(
+        {key: values if len(values) > 1 else values[0] for key, values in form.dict().items()},
+        list_fields=_LIST_FIELDS,
+        object_fields=_OBJECT_FIELDS,
+    )
+    upload = fields.pop("file", None)
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequestError(
+            "The `file` part is missing: attach the audio as a file.", param="file"
+        )
+    if "model" not in fields:
+        raise InvalidRequestError("The `model` field is missing.", param="model")
+    known = set(request_type.__struct_fields__)
+    typed = {key: value for key, value in fields.items() if key in known}
+    extra = {
+        key: parse_scalar(value)
+        for key, value in fields.items()
+        if key not in known and key not in _IGNORED_FIELDS
+    }
+    try:
+        parsed = convert_form(typed, request_type)
+    except msgspec.ValidationError as exc:
+        message, param = param_from_msgspec(str(exc))
+        raise InvalidRequestError(message, param=_top_level(param)) from None
+    return upload, parsed, extra
+
+
+def _top_level(param: str | None) -> str | None:
+    """``timestamp_granularities[0]`` -> ``timestamp_granularities``, as OpenAI names it."""
+    if param is None:
+        return None
+    return param.split("[", 1)[0].split(".", 1)[0]

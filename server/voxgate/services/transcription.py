@@ -1,0 +1,440 @@
+"""Transcription and translation: request -> engine options -> segments -> OpenAI's formats.
+
+Framework-free: the API module parses the form and hands over bytes; this module decodes
+them, runs the engine through its pool instance and renders every ``response_format``.
+Segments stream out of the engine as they are decoded, so ``stream=true`` sends each one
+the moment it exists, and a client that leaves closes the engine's generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+import structlog
+
+from voxgate.engines.audio import PcmAudio
+from voxgate.engines.base import (
+    AudioDecodeError,
+    Segment,
+    SttCapabilities,
+    SttEngine,
+    TranscribeOptions,
+    VadOptions,
+)
+from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, sse_error_event
+from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
+from voxgate.services.subtitles import to_srt, to_vtt
+from voxgate.wire.transcription import (
+    DurationUsage,
+    InputTokenDetails,
+    Logprob,
+    ServerVadChunking,
+    TextDelta,
+    TextDone,
+    TokensUsage,
+    Transcription,
+    TranscriptionRequest,
+    TranscriptionVerbose,
+    TranslationRequest,
+    VerboseSegment,
+    VerboseWord,
+    encode_sse,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Sequence
+
+    from voxgate.engines.base import Transcoder
+    from voxgate.engines.pool import EngineInstance, EngineStream
+
+log = structlog.get_logger("voxgate.transcription")
+
+Task = Literal["transcribe", "translate"]
+
+# Whisper's encoder turns 30 s into 1500 positions: the "audio tokens" of streamed usage.
+AUDIO_TOKENS_PER_SECOND = 50
+
+
+@dataclass(frozen=True)
+class SttJob:
+    """A validated request: what to run and how to answer, everything but the audio."""
+
+    task: Task
+    model: str
+    request: TranscriptionRequest | TranslationRequest
+    options: TranscribeOptions
+    interval: float | None = None  # chunk="interval": decode fixed windows of this length
+
+    @property
+    def response_format(self) -> str:
+        """The format the client asked for."""
+        return self.request.response_format
+
+    @property
+    def stream(self) -> bool:
+        """Answer with SSE events instead of one body."""
+        return isinstance(self.request, TranscriptionRequest) and self.request.stream
+
+    @property
+    def words(self) -> bool:
+        """verbose_json with ``timestamp_granularities[]=word``."""
+        return (
+            isinstance(self.request, TranscriptionRequest)
+            and self.request.response_format == "verbose_json"
+            and "word" in self.request.timestamp_granularities
+        )
+
+    @property
+    def segments(self) -> bool:
+        """verbose_json lists segments unless only words were asked for."""
+        request = self.request
+        return not isinstance(request, TranscriptionRequest) or (
+            "segment" in request.timestamp_granularities
+        )
+
+
+def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, Any]) -> SttJob:
+    """Check the request on its own (no engine yet) and derive the engine options."""
+    if isinstance(request, TranslationRequest):
+        options = TranscribeOptions(
+            task="translate",
+            prompt=request.prompt,
+            temperature=request.temperature,
+            extra=extra,
+        )
+        return SttJob(task="translate", model=request.model, request=request, options=options)
+    if request.response_format == "diarized_json":
+        raise InvalidRequestError(
+            "response_format `diarized_json` needs speaker diarization, which no voxgate "
+            "engine provides; use json, text, srt, verbose_json or vtt.",
+            param="response_format",
+        )
+    language = None
+    if request.language is not None:
+        language = language_code(request.language)
+        if language is None:
+            raise InvalidRequestError(
+                f"Unknown language `{request.language}`: use an ISO-639-1 code such as "
+                "`en`, `es` or `de`.",
+                param="language",
+            )
+    job = SttJob(
+        task="transcribe",
+        model=request.model,
+        request=request,
+        options=TranscribeOptions(),
+        interval=request.chunk_seconds if request.chunk == "interval" else None,
+    )
+    options = TranscribeOptions(
+        task="transcribe",
+        language=language,
+        prompt=request.prompt,
+        temperature=request.temperature,
+        word_timestamps=job.words,
+        logprobs="logprobs" in request.include,
+        vad=_vad(request),
+        extra=extra,
+    )
+    return dataclasses.replace(job, options=options)
+
+
+def _vad(request: TranscriptionRequest) -> VadOptions | None:
+    strategy = request.chunking_strategy
+    if isinstance(strategy, ServerVadChunking):
+        return VadOptions(
+            threshold=strategy.threshold,
+            silence_duration_ms=strategy.silence_duration_ms,
+            prefix_padding_ms=strategy.prefix_padding_ms,
+        )
+    if strategy == "auto" or request.chunk == "silence":
+        return VadOptions()
+    return None
+
+
+def check_capabilities(job: SttJob, capabilities: SttCapabilities) -> None:
+    """400 for anything this loaded engine cannot do, before any response starts."""
+    options = job.options
+    if job.task == "translate" and not capabilities.translate:
+        raise InvalidRequestError(
+            f"Model `{job.model}` cannot translate (it is not multilingual).", param="model"
+        )
+    languages = capabilities.languages
+    if options.language and languages is not None and options.language not in languages:
+        supported = ", ".join(languages[:20])
+        raise InvalidRequestError(
+            f"Model `{job.model}` does not support language `{options.language}` "
+            f"(supported: {supported}).",
+            param="language",
+        )
+    if options.word_timestamps and not capabilities.word_timestamps:
+        raise InvalidRequestError(
+            f"Model `{job.model}` has no word timestamps.", param="timestamp_granularities"
+        )
+    if options.logprobs and not capabilities.logprobs:
+        raise InvalidRequestError(f"Model `{job.model}` cannot report logprobs.", param="include")
+
+
+# -- audio ------------------------------------------------------------------------------------
+
+
+async def decode_upload(
+    data: bytes,
+    request: TranscriptionRequest | TranslationRequest,
+    transcoder: Transcoder | None,
+    sample_rate: int,
+) -> PcmAudio:
+    """The upload as float32 mono at ``sample_rate``, decoded off the event loop."""
+    if not data:
+        raise InvalidRequestError("The audio file is empty.", param="file")
+    try:
+        if request.file_format == "pcm":
+            pcm = PcmAudio.from_pcm16(data, request.sample_rate, request.channels)
+            return await asyncio.to_thread(pcm.resample, sample_rate)
+        if transcoder is None:
+            raise InvalidRequestError(
+                "This server has no audio decoder installed (the `pyav` transcoder is "
+                "disabled); send raw 16-bit PCM with file_format=pcm.",
+                param="file",
+            )
+        audio = await asyncio.to_thread(transcoder.decode, data, sample_rate)
+    except AudioDecodeError as exc:
+        raise InvalidRequestError(str(exc), param="file") from None
+    if len(audio) == 0:
+        raise InvalidRequestError("The audio file contains no audio.", param="file")
+    return audio
+
+
+# -- running the engine -----------------------------------------------------------------------
+
+
+async def open_segments(
+    instance: EngineInstance[SttEngine], job: SttJob, audio: PcmAudio
+) -> EngineStream[Segment]:
+    """Queue for the engine, check what it can do, and start its segment generator."""
+
+    def start(engine: SttEngine) -> Iterator[Segment]:
+        check_capabilities(job, engine.loaded_capabilities())
+        if job.interval is None:
+            return engine.transcribe(audio, job.options)
+        return _in_windows(engine, audio, job.options, job.interval)
+
+    return await instance.open_stream(start)
+
+
+def _in_windows(
+    engine: SttEngine, audio: PcmAudio, options: TranscribeOptions, seconds: float
+) -> Iterator[Segment]:
+    """h2oGPT's ``chunk=interval``: fixed windows, timestamps shifted back onto the file."""
+    step = round(seconds * audio.sample_rate)
+    number = 0
+    for begin in range(0, len(audio), step):
+        window = PcmAudio(audio.samples[begin : begin + step], audio.sample_rate)
+        offset = begin / audio.sample_rate
+        for segment in engine.transcribe(window, options):
+            yield _shifted(segment, offset, number)
+            number += 1
+
+
+def _shifted(segment: Segment, offset: float, number: int) -> Segment:
+    words = None
+    if segment.words is not None:
+        words = [
+            msgspec.structs.replace(w, start=w.start + offset, end=w.end + offset)
+            for w in segment.words
+        ]
+    return msgspec.structs.replace(
+        segment,
+        id=number,
+        start=segment.start + offset,
+        end=segment.end + offset,
+        words=words,
+    )
+
+
+async def collect(stream: EngineStream[Segment]) -> list[Segment]:
+    """Every segment; closes the engine generator if this task is cancelled."""
+    try:
+        return [segment async for segment in stream]
+    finally:
+        await stream.aclose()
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+class TextJoiner:
+    """Joins segment texts the same way for streamed deltas and the final text."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def add(self, text: str) -> str:
+        """The delta this segment adds (empty when it adds nothing)."""
+        piece = text.rstrip() if self._parts else text.strip()
+        if piece:
+            self._parts.append(piece)
+        return piece
+
+    @property
+    def text(self) -> str:
+        """Everything added so far."""
+        return "".join(self._parts)
+
+
+def joined_text(segments: Sequence[Segment]) -> str:
+    """The transcript of ``segments``, exactly what the streamed deltas add up to."""
+    joiner = TextJoiner()
+    for segment in segments:
+        joiner.add(segment.text)
+    return joiner.text
+
+
+def _r(value: float) -> float:
+    return round(float(value), 3)
+
+
+def _logprobs(segments: Sequence[Segment]) -> list[Logprob]:
+    return [
+        Logprob(token=lp.token, logprob=lp.logprob, bytes=lp.bytes)
+        for segment in segments
+        for lp in segment.logprobs or []
+    ]
+
+
+def _language(job: SttJob, segments: Sequence[Segment]) -> str:
+    if job.task == "translate":
+        return "english"
+    detected = next((s.language for s in segments if s.language), None)
+    return language_name(detected or job.options.language)
+
+
+def _verbose_segment(segment: Segment) -> VerboseSegment:
+    return VerboseSegment(
+        id=segment.id,
+        seek=segment.seek,
+        start=_r(segment.start),
+        end=_r(segment.end),
+        text=segment.text,
+        tokens=list(segment.tokens),
+        temperature=float(segment.temperature),
+        avg_logprob=float(segment.avg_logprob),
+        compression_ratio=float(segment.compression_ratio),
+        no_speech_prob=float(segment.no_speech_prob),
+    )
+
+
+def _verbose_words(segments: Sequence[Segment]) -> list[VerboseWord]:
+    return [
+        VerboseWord(word=word.word.strip(), start=_r(word.start), end=_r(word.end))
+        for segment in segments
+        for word in segment.words or []
+        if word.word.strip()
+    ]
+
+
+def duration_usage(duration: float) -> DurationUsage:
+    """whisper-1's usage: whole seconds of audio, rounded up."""
+    return DurationUsage(seconds=math.ceil(duration))
+
+
+def render(job: SttJob, segments: Sequence[Segment], duration: float) -> tuple[bytes, str]:
+    """The body and content type for ``job.response_format``."""
+    text = joined_text(segments)
+    fmt = job.response_format
+    transcribing = job.task == "transcribe"
+    logprobs = _logprobs(segments) if job.options.logprobs else None
+    if fmt == "text":
+        return (text + "\n").encode(), "text/plain; charset=utf-8"
+    if fmt == "srt":
+        return to_srt(segments).encode(), "text/plain; charset=utf-8"
+    if fmt == "vtt":
+        return to_vtt(segments).encode(), "text/vtt; charset=utf-8"
+    body: msgspec.Struct
+    if fmt == "verbose_json":
+        body = TranscriptionVerbose(
+            task=job.task,
+            language=_language(job, segments),
+            duration=_r(duration),
+            text=text,
+            segments=[_verbose_segment(s) for s in segments] if job.segments else None,
+            words=_verbose_words(segments) if job.words else None,
+            usage=duration_usage(duration) if transcribing else None,
+            logprobs=logprobs,
+        )
+    else:
+        body = Transcription(
+            text=text,
+            usage=duration_usage(duration) if transcribing else None,
+            logprobs=logprobs,
+        )
+    return msgspec.json.encode(body), "application/json"
+
+
+def tokens_usage(output_tokens: int, duration: float) -> TokensUsage:
+    """Streamed usage in the tokens shape the SDK expects on ``transcript.text.done``."""
+    audio_tokens = math.ceil(duration * AUDIO_TOKENS_PER_SECOND)
+    return TokensUsage(
+        input_tokens=audio_tokens,
+        output_tokens=output_tokens,
+        total_tokens=audio_tokens + output_tokens,
+        input_token_details=InputTokenDetails(text_tokens=0, audio_tokens=audio_tokens),
+    )
+
+
+async def sse_events(
+    job: SttJob, stream: EngineStream[Segment], duration: float
+) -> AsyncIterator[bytes]:
+    """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``.
+
+    Errors after the first byte become an SSE ``{"error": ...}`` event; leaving (client
+    gone, cancellation) closes the engine generator.
+    """
+    joiner = TextJoiner()
+    sent = False
+    output_tokens = 0
+    all_logprobs: list[Logprob] = []
+    try:
+        async for segment in stream:
+            output_tokens += len(segment.tokens)
+            delta = joiner.add(segment.text)
+            logprobs = _logprobs([segment]) if job.options.logprobs else None
+            if logprobs:
+                all_logprobs.extend(logprobs)
+            if delta:
+                sent = True
+                yield encode_sse(TextDelta(delta=delta, logprobs=logprobs or None))
+        if not sent:
+            yield encode_sse(TextDelta(delta=""))
+        yield encode_sse(
+            TextDone(
+                text=joiner.text,
+                usage=tokens_usage(output_tokens, duration),
+                logprobs=all_logprobs if job.options.logprobs else None,
+            )
+        )
+    except OpenAIError as exc:
+        yield sse_error_event(exc)
+    except Exception:
+        log.exception("transcription failed mid-stream", model=job.model)
+        yield sse_error_event(EngineError("The engine failed; the server log has the details."))
+    finally:
+        await stream.aclose()
+
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "SttJob",
+    "TextJoiner",
+    "collect",
+    "decode_upload",
+    "joined_text",
+    "open_segments",
+    "plan",
+    "render",
+    "sse_events",
+]
