@@ -40,6 +40,7 @@ def _reset_fake_counters():
         cls.steps = 0
         cls.closed = 0
     fakes.FakeSttEngine.loads = 0
+    fakes.FakeSttEngine.last_options = None
     fakes.GATES.clear()
     yield
     for gate in fakes.GATES.values():

@@ -18,7 +18,7 @@ kind = "fake-tts"
 sample_rate = 100
 
 [stt.whisper]
-kind = "faster-whisper"
+kind = "whisper-cpp"
 
 [models]
 "whisper-1" = "nowhere"
@@ -52,7 +52,7 @@ def test_check_config_reports_every_problem(tmp_path, subprocess_env):
         "server.port: Expected `int`, got `str`",
         "server.colour: unknown key",
         "tts.tone.sample_rate: Expected `int` >= 8000",
-        "stt.whisper.kind: unknown stt kind 'faster-whisper' (installed: fake-stt)",
+        "stt.whisper.kind: unknown stt kind 'whisper-cpp' (installed: fake-stt, faster-whisper)",
         "models.whisper-1: routes to instance 'nowhere'",
         "telemetry: unknown top-level table",
     ]:

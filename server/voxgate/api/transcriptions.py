@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
@@ -79,7 +80,8 @@ async def _read_form(
     if request.content_type[0] != "multipart/form-data":
         raise InvalidRequestError(
             "Send the request as multipart/form-data with a `file` part, as the OpenAI "
-            f"SDK does (got `{request.content_type[0] or 'no content type'}`)."
+            f"SDK does (got `{request.content_type[0] or 'no content type'}`).",
+            param="file",
         )
     form = await request.form()
     fields = normalize_form(
@@ -105,8 +107,31 @@ async def _read_form(
         parsed = convert_form(typed, request_type)
     except msgspec.ValidationError as exc:
         message, param = param_from_msgspec(str(exc))
-        raise InvalidRequestError(message, param=_top_level(param)) from None
+        field = _top_level(param)
+        allowed = _allowed_values(request_type, field)
+        if allowed:
+            message = f"{message} for `{field}`: expected one of {', '.join(allowed)}"
+        raise InvalidRequestError(message + ".", param=field) from None
     return upload, parsed, extra
+
+
+def _allowed_values(request_type: type[AudioRequest], field: str | None) -> list[str]:
+    """The choices of a Literal field (or list of Literals), for a helpful message."""
+    info = msgspec.inspect.type_info(request_type)
+    assert isinstance(info, msgspec.inspect.StructType)  # noqa: S101
+    for candidate in info.fields:
+        if candidate.encode_name != field:
+            continue
+        kind = candidate.type
+        if isinstance(kind, msgspec.inspect.ListType):
+            kind = kind.item_type
+        if isinstance(kind, msgspec.inspect.UnionType):
+            kind = next(
+                (t for t in kind.types if isinstance(t, msgspec.inspect.LiteralType)), kind
+            )
+        if isinstance(kind, msgspec.inspect.LiteralType):
+            return [str(value) for value in kind.values]
+    return []
 
 
 def _top_level(param: str | None) -> str | None:

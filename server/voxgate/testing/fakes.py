@@ -50,6 +50,8 @@ class FakeSttConfig(ConfigBase):
     delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     gate: str | None = None
     fail_load: bool = False
+    translate: bool = True
+    languages: list[str] | None = None
 
 
 class FakeSttEngine(SttEngine):
@@ -64,6 +66,7 @@ class FakeSttEngine(SttEngine):
     loads = 0
     steps = 0
     closed = 0
+    last_options: TranscribeOptions | None = None
 
     def load(self) -> None:
         cfg = self._cfg
@@ -81,8 +84,15 @@ class FakeSttEngine(SttEngine):
         assert isinstance(self.config, FakeSttConfig)  # noqa: S101
         return self.config
 
+    def loaded_capabilities(self) -> SttCapabilities:
+        cfg = self._cfg
+        return msgspec.structs.replace(
+            self.capabilities, translate=cfg.translate, languages=cfg.languages
+        )
+
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
         cfg = self._cfg
+        type(self).last_options = options
         count = max(1, int(audio.duration // cfg.segment_seconds))
         try:
             for index in range(count):

@@ -124,13 +124,13 @@ class VerboseWord(msgspec.Struct, frozen=True):
     end: float
 
 
-class TranscriptionVerbose(msgspec.Struct, frozen=True, omit_defaults=True):
+class TranscriptionVerbose(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``response_format=verbose_json``; translations omit ``words`` and ``usage``."""
 
+    task: Literal["transcribe", "translate"]
     language: str
     duration: float
     text: str
-    task: Literal["transcribe", "translate"] = "transcribe"
     segments: list[VerboseSegment] | None = None
     words: list[VerboseWord] | None = None
     usage: DurationUsage | None = None
