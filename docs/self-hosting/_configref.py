@@ -80,8 +80,11 @@ def toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple | set | frozenset):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.to_builtins(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+        items = (f"{k} = {toml_value(v)}" for k, v in value.items() if v is not None)
+        return "{ " + ", ".join(items) + " }"
     return str(value)
 
 

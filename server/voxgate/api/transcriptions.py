@@ -126,9 +126,7 @@ def _allowed_values(request_type: type[AudioRequest], field: str | None) -> list
         if isinstance(kind, msgspec.inspect.ListType):
             kind = kind.item_type
         if isinstance(kind, msgspec.inspect.UnionType):
-            kind = next(
-                (t for t in kind.types if isinstance(t, msgspec.inspect.LiteralType)), kind
-            )
+            kind = next((t for t in kind.types if isinstance(t, msgspec.inspect.LiteralType)), kind)
         if isinstance(kind, msgspec.inspect.LiteralType):
             return [str(value) for value in kind.values]
     return []
