@@ -55,7 +55,7 @@ def plugin_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def subprocess_env(plugin_dist: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(plugin_dist), str(SUPPORT)])
@@ -69,41 +69,63 @@ def voxgate_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "voxgate", *args]
 
 
+def start_server(
+    workdir: Path, env: dict[str, str], toml: str | None = None, timeout: float = 30
+) -> Server:
+    """``voxgate serve`` on a free port, logging to a file in ``workdir``; healthy on return."""
+    port = free_port()
+    args = ["serve", "--port", str(port)]
+    if toml is not None:
+        config = workdir / f"voxgate-{port}.toml"
+        config.write_text(toml)
+        args += ["--config", str(config)]
+    log_path = workdir / f"serve-{port}.log"
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            voxgate_command(*args), env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"voxgate serve exited:\n{server.log}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return server
+        time.sleep(0.1)
+    stop_server(server)
+    pytest.fail(f"voxgate serve did not become healthy:\n{server.log}")
+
+
+def stop_server(server: Server) -> None:
+    """Terminate, then kill if it does not exit in 15 s."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def wait_ready(server: Server, timeout: float = 60) -> None:
+    """Until ``/ready`` says every preload instance is loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.base_url}/ready", timeout=5).status_code == 200:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"voxgate serve did not become ready:\n{server.log}")
+
+
 @pytest.fixture
 def serve(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(toml: str | None = None, env: dict[str, str] | None = None) -> Server:
-        port = free_port()
-        args = ["serve", "--port", str(port)]
-        if toml is not None:
-            config = tmp_path / f"voxgate-{port}.toml"
-            config.write_text(toml)
-            args += ["--config", str(config)]
-        log_path = tmp_path / f"serve-{port}.log"
-        with log_path.open("wb") as log:  # the child keeps its own descriptor
-            process = subprocess.Popen(
-                voxgate_command(*args),
-                env={**subprocess_env, **(env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Server(f"http://127.0.0.1:{port}", log_path, process)
+        server = start_server(tmp_path, {**subprocess_env, **(env or {})}, toml)
         started.append(server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"voxgate serve exited:\n{server.log}"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
-                    return server
-            time.sleep(0.1)
-        pytest.fail(f"voxgate serve did not become healthy:\n{server.log}")
+        return server
 
     yield start
     for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        stop_server(server)

@@ -34,18 +34,6 @@ def sdk(server, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=key, max_retries=0)
 
 
-def test_serves_with_no_config_file(serve):
-    server = serve()
-    assert httpx.get(f"{server.base_url}/ready").json() == {"status": "ready"}
-    with sdk(server) as client:
-        assert client.models.list().data == []
-    lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
-    serving = [line for line in lines if line["event"] == "voxgate serving"]
-    assert len(serving) == 1, "one line says what it serves"
-    assert serving[0]["config"] == "<embedded default>"
-    assert serving[0]["auth"] == "open"
-
-
 def test_models_and_errors_through_the_sdk(serve):
     server = serve(CONFIG, env={"VOXGATE_API_KEYS": KEY})
     with sdk(server) as client, sdk(server, "sk-wrong") as wrong:

@@ -38,12 +38,17 @@ def test_embedded_default_equals_config_file():
     assert default_toml() == (REPO / "config" / "voxgate.toml").read_text(encoding="utf-8")
 
 
-def test_embedded_default_is_valid(hooks):
-    config = load_config(None, hooks, environ={})
+def test_embedded_default_is_valid_with_the_installed_builtins():
+    installed = Hooks(make_plugin_manager(entry_points_enabled=True, trace=False))
+    config = load_config(None, installed, environ={})
     assert config.server.host == "127.0.0.1"
     assert config.server.port == 8000
     assert config.server.max_upload_bytes == 26_214_400
     assert config.source == "<embedded default>"
+    assert config.instances["whisper-base"].kind == "faster-whisper"
+    for alias in ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"):
+        assert config.models[alias].stt == "whisper-base"
+    assert "whisper-tiny.en" in config.model_ids()
 
 
 def test_good_config_decodes(hooks):
