@@ -98,6 +98,16 @@ class FasterWhisperConfig(ConfigBase):
     batch_size: Annotated[
         int, msgspec.Meta(ge=1, le=256, description="Chunks per batch with `batched`.")
     ] = 8
+    window_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            description=(
+                "Decode audio longer than this in windows cut at quiet points, so memory stays "
+                "bounded (faster-whisper needs ~0.9 MB per second of audio at once). 0: never."
+            ),
+        ),
+    ] = 120.0
     vad_filter: Annotated[
         bool,
         _describe(

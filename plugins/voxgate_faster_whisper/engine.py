@@ -17,6 +17,7 @@ from voxgate import (
     TokenLogprob,
     Word,
 )
+from voxgate.engines.windows import shift_segment, windows
 from voxgate_faster_whisper.config import FasterWhisperConfig
 from voxgate_faster_whisper.options import parse_extra, transcribe_kwargs
 
@@ -131,24 +132,30 @@ class FasterWhisperEngine(SttEngine):
         kwargs = transcribe_kwargs(cfg, options, parse_extra(options.extra))
         _check_request(model, kwargs)
         runner = model if self._batched_pipeline is None else self._batched_pipeline(model)
-        # numpy in, so faster-whisper never decodes anything itself.
-        samples = audio.resample(self.sample_rate).samples
-        decoded, info = runner.transcribe(samples, **kwargs)
-        language = str(info.language)
-        language_probability = float(info.language_probability)
         show_words = options.word_timestamps or cfg.word_timestamps
-        try:
-            for index, segment in enumerate(decoded):
-                yield _segment(
-                    segment,
-                    index,
-                    language=language,
-                    language_probability=language_probability,
-                    words=show_words,
-                    logprobs=options.logprobs,
-                )
-        finally:
-            decoded.close()  # stop decoding now when the client has gone
+        number = 0
+        detected: tuple[str, float] | None = None
+        # Windows bound memory on long audio (see ``window_seconds``); numpy in, so
+        # faster-whisper never decodes anything itself.
+        for offset, piece in windows(audio.resample(self.sample_rate), cfg.window_seconds):
+            decoded, info = runner.transcribe(piece.samples, **kwargs)
+            if detected is None:
+                detected = (str(info.language), float(info.language_probability))
+                kwargs["language"] = detected[0]  # later windows keep the first's language
+            try:
+                for segment in decoded:
+                    converted = _segment(
+                        segment,
+                        number,
+                        language=detected[0],
+                        language_probability=detected[1],
+                        words=show_words,
+                        logprobs=options.logprobs,
+                    )
+                    yield shift_segment(converted, offset, number) if offset else converted
+                    number += 1
+            finally:
+                decoded.close()  # stop decoding now when the client has gone
 
 
 def _check_model_dir(path: Path) -> None:

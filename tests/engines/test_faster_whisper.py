@@ -289,3 +289,35 @@ def test_cuda_float16(tmp_path: Path, clip: PcmAudio):
         cuda.unload()
     for word in EXPECTED:
         assert word in _text(segments)
+
+
+def test_long_audio_in_windows_keeps_text_and_timestamps(tmp_path: Path):
+    """Windows bound memory; cuts at quiet points keep every utterance whole and in place."""
+    import json
+
+    from wer import wer
+
+    from voxgate_pyav.decode import decode_audio
+
+    fixture = json.loads((DATA / "fixtures.json").read_text())["files"]["long-2min.opus"]
+    audio = decode_audio((DATA / "long-2min.opus").read_bytes(), 16_000, max_seconds=600)
+    windowed = _load(tmp_path, window_seconds=25)
+    try:
+        options = TranscribeOptions(word_timestamps=True, vad=VadOptions())
+        segments = list(windowed.transcribe(audio, options))
+    finally:
+        windowed.unload()
+    spoken = " ".join(u["text"] for u in fixture["utterances"])
+    assert wer(spoken, "".join(s.text for s in segments)) <= 0.2
+    assert [s.id for s in segments] == list(range(len(segments)))
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts)
+    intervals = [(u["start"], u["end"]) for u in fixture["utterances"]]
+
+    def spoken_at(t: float) -> bool:
+        return any(a - 1 <= t <= b + 1 for a, b in intervals)
+
+    for segment in segments:  # VAD may join two utterances into one segment
+        assert spoken_at(segment.start), segment
+        assert spoken_at(segment.end), segment
+    assert max(s.end for s in segments) > 100, "the last window's times are shifted back"

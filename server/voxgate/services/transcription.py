@@ -26,6 +26,7 @@ from voxgate.engines.base import (
     TranscribeOptions,
     VadOptions,
 )
+from voxgate.engines.windows import shift_segment
 from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, sse_error_event
 from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
 from voxgate.services.subtitles import to_srt, to_vtt
@@ -236,24 +237,8 @@ def _in_windows(
         window = PcmAudio(audio.samples[begin : begin + step], audio.sample_rate)
         offset = begin / audio.sample_rate
         for segment in engine.transcribe(window, options):
-            yield _shifted(segment, offset, number)
+            yield shift_segment(segment, offset, number)
             number += 1
-
-
-def _shifted(segment: Segment, offset: float, number: int) -> Segment:
-    words = None
-    if segment.words is not None:
-        words = [
-            msgspec.structs.replace(w, start=w.start + offset, end=w.end + offset)
-            for w in segment.words
-        ]
-    return msgspec.structs.replace(
-        segment,
-        id=number,
-        start=segment.start + offset,
-        end=segment.end + offset,
-        words=words,
-    )
 
 
 async def collect(stream: EngineStream[Segment]) -> list[Segment]:
