@@ -14,6 +14,7 @@ import msgspec
 from voxgate import ConfigBase, Transcoder, hookimpl
 from voxgate_pyav.decode import decode_audio
 from voxgate_pyav.encode import ENCODERS, make_encoder
+from voxgate_pyav.tempo import change_tempo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,6 +61,9 @@ class PyAvTranscoder(Transcoder):
 
     def encoder(self, audio_format: str, sample_rate: int) -> AudioEncoder:
         return make_encoder(audio_format, sample_rate)
+
+    def tempo(self, audio: PcmAudio, factor: float) -> PcmAudio:
+        return change_tempo(audio, factor)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from voxgate import __version__
 from voxgate.api.health import health, ready
 from voxgate.api.models import models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
+from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.errors import exception_handlers
 from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware
@@ -65,6 +66,7 @@ def create_app(
             plugins_list,
             transcriptions,
             translations,
+            create_speech,
         ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=exception_handlers(),

@@ -329,6 +329,7 @@ def decode_table(
         problems.append(ConfigProblem(path, f"expected a table, got {_type_name(value)}"))
         return None
     fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+    value = _collect_extra_keys(value, struct, fields)
     before = len(problems)
     for key, item in value.items():
         item_path = f"{path}.{toml_key(key)}" if path else toml_key(key)
@@ -353,6 +354,22 @@ def decode_table(
         message, sub = param_from_msgspec(str(exc))
         problems.append(ConfigProblem(path + _subpath(sub), _config_message(message)))
         return None
+
+
+def _collect_extra_keys(
+    value: dict[str, Any], struct: type[msgspec.Struct], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Move undeclared keys into the Struct's ``extra_keys_field`` dict, if it names one."""
+    extra_field = getattr(struct, "extra_keys_field", None)
+    if extra_field is None:
+        return value
+    extras = {key: item for key, item in value.items() if key not in fields}
+    if not extras:
+        return value
+    declared = {key: item for key, item in value.items() if key in fields}
+    existing = declared.get(extra_field, {})
+    declared[extra_field] = {**existing, **extras} if isinstance(existing, dict) else existing
+    return declared
 
 
 def _subpath(sub: str | None) -> str:

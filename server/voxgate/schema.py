@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import msgspec
 
 
@@ -11,7 +13,13 @@ class ConfigBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     Plugins subclass it for their engine ``Config`` and for the tables they claim with
     ``register_settings``; describe fields with ``Annotated[..., msgspec.Meta(description=...)]``
     so the generated configuration reference can show them.
+
+    A claimed table whose keys are names the user chooses (``[voices.<instance>]``) sets
+    ``extra_keys_field`` to a ``dict`` field: keys the Struct does not declare are collected
+    there instead of being reported as unknown.
     """
+
+    extra_keys_field: ClassVar[str | None] = None
 
 
 class ConfigProblem(msgspec.Struct, frozen=True):

@@ -129,3 +129,16 @@ def serve(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[.
     yield start
     for server in started:
         stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def default_server(
+    tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, str]
+) -> Iterator[Server]:
+    """``voxgate serve`` with no config file: the embedded default, real bundled engines."""
+    server = start_server(tmp_path_factory.mktemp("default"), subprocess_env, timeout=60)
+    try:
+        wait_ready(server, timeout=120)
+        yield server
+    finally:
+        stop_server(server)

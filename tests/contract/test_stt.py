@@ -18,8 +18,6 @@ import openai
 import pytest
 from wer import wer
 
-from tests.contract.conftest import start_server, stop_server, wait_ready
-
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURES = json.loads((DATA / "fixtures.json").read_text())["files"]
 ENGLISH = FIXTURES["en-10s.wav"]["text"]
@@ -38,14 +36,9 @@ max_queue = 0
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, subprocess_env):
-    server = start_server(tmp_path_factory.mktemp("serve"), subprocess_env)
-    try:
-        wait_ready(server)
-        yield server
-    finally:
-        stop_server(server)
+@pytest.fixture
+def server(default_server):
+    return default_server
 
 
 @pytest.fixture
@@ -71,6 +64,7 @@ def test_default_config_serves_the_openai_ids(server, client):
     assert len(serving) == 1
     assert serving[0]["config"] == "<embedded default>"
     assert serving[0]["stt"] == ["whisper-base", TINY]
+    assert serving[0]["tts"] == ["piper", "kokoro"]
 
 
 @pytest.mark.parametrize(

@@ -163,8 +163,15 @@ class TtsCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     """What a TTS engine does natively; the service fills the gaps (e.g. a tempo filter)."""
 
     native_speed: bool = True
+    # the speeds the engine renders faithfully; outside them the service's tempo filter works
+    min_speed: float = 0.25
+    max_speed: float = 4.0
     instructions: bool = False
     blends: bool = False
+
+    def speed_is_native(self, speed: float) -> bool:
+        """Can the engine itself say it at ``speed``?"""
+        return self.native_speed and self.min_speed <= speed <= self.max_speed
 
 
 class Voice(msgspec.Struct, frozen=True, kw_only=True):
@@ -243,6 +250,13 @@ class Transcoder(Component):
     @abstractmethod
     def encoder(self, audio_format: str, sample_rate: int) -> AudioEncoder:
         """A fresh streaming encoder for one response in ``audio_format`` at ``sample_rate``."""
+
+    def tempo(self, audio: PcmAudio, factor: float) -> PcmAudio:
+        """``audio`` ``factor`` times faster at the same pitch, for engines without speed.
+
+        Optional: a transcoder without it makes such engines answer 400 for ``speed``.
+        """
+        raise NotImplementedError
 
 
 # -- chat proxy -------------------------------------------------------------------------------

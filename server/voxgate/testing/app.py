@@ -32,8 +32,9 @@ def with_builtins(plugins: Sequence[object], *, builtins: bool = True) -> list[o
     if not builtins:
         return list(plugins)
     import voxgate_routing  # noqa: PLC0415
+    import voxgate_voices  # noqa: PLC0415
 
-    return [voxgate_routing, *plugins]
+    return [p for p in (voxgate_routing, voxgate_voices) if p not in plugins] + list(plugins)
 
 
 def build_test_config(

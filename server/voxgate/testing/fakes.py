@@ -32,6 +32,7 @@ from voxgate.engines.base import (
     VoiceChoice,
     Word,
 )
+from voxgate.errors import InvalidRequestError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase
 
@@ -160,6 +161,9 @@ class FakeTtsEngine(TtsEngine):
         self, text: str, voice: VoiceChoice, options: SpeechOptions
     ) -> Iterator[PcmAudio]:
         cfg = self._cfg
+        if voice.voice_id not in cfg.voices:
+            msg = f"Voice `{voice.voice_id}` is not one of {', '.join(cfg.voices)}."
+            raise InvalidRequestError(msg, param="voice")
         frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
         try:
             for _word in text.split():

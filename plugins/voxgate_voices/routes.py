@@ -1,0 +1,203 @@
+"""``/v1/audio/voices``: the voices a client can pick, and live edits of the mapping.
+
+``GET /v1/audio/voices`` answers the shape Open WebUI reads when its TTS engine is "OpenAI" with
+a custom base URL: ``{"voices": [{"id", "name"}, ...]}`` (extra keys are ignored there). Edits
+apply to this app's live mapping in the event loop, so every request after the reply sees them
+and concurrent edits never interleave; the mapping file is small and written in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+import structlog
+from litestar import get, put
+
+# Handler annotations are resolved at runtime by Litestar: these imports must stay real.
+from litestar.di import NamedDependency  # noqa: TC002
+from litestar.params import FromQuery, JSONBody  # noqa: TC002
+from litestar.plugins import InitPluginProtocol
+
+from voxgate import InvalidRequestError, NotFoundError, OpenAIError, Voice
+from voxgate.runtime import Runtime  # noqa: TC001
+from voxgate_voices.settings import (
+    VoiceMapping,
+    live_mapping,
+    mapping_path,
+    tts_instances,
+    voices_settings,
+    write_mapping_file,
+)
+
+if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
+
+    from voxgate.engines.base import TtsEngine
+    from voxgate.engines.pool import EngineInstance
+
+log = structlog.get_logger("voxgate.voices")
+
+
+class VoiceEntry(msgspec.Struct, kw_only=True):
+    """One pickable voice: a mapped name or an engine's own voice, on one TTS instance."""
+
+    id: str
+    name: str
+    instance: str
+    engine_voice: str
+    languages: list[str]
+
+
+class VoiceList(msgspec.Struct, kw_only=True):
+    """``{"voices": [...]}``: what Open WebUI parses (it reads ``id`` and ``name``)."""
+
+    voices: list[VoiceEntry]
+
+
+NonBlank = Annotated[str, msgspec.Meta(pattern=r"\S", description="Not empty or blank.")]
+
+
+class MappingEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One change: map ``voice`` on ``instance`` to ``engine_voice``, or remove it (null).
+
+    ``engine_voice`` has no default, so a misspelt key is a 400 rather than a removal.
+    """
+
+    instance: str
+    voice: NonBlank
+    engine_voice: NonBlank | None
+
+
+EditBody = MappingEdit | list[MappingEdit]
+
+
+class MappingSaveError(OpenAIError):
+    """500: the change was not applied because the mapping file could not be written."""
+
+
+def _entries(name: str, mapping: dict[str, str], voices: list[Voice]) -> list[VoiceEntry]:
+    """Mapped names first, then the engine voices no mapped name hides."""
+    languages = {voice.id: voice.languages for voice in voices}
+    entries = [
+        VoiceEntry(
+            id=alias,
+            name=f"{alias} ({spec})",
+            instance=name,
+            engine_voice=spec,
+            languages=list(languages.get(spec, [])),
+        )
+        for alias, spec in mapping.items()
+    ]
+    entries.extend(
+        VoiceEntry(
+            id=voice.id,
+            name=voice.name,
+            instance=name,
+            engine_voice=voice.id,
+            languages=list(voice.languages),
+        )
+        for voice in voices
+        if voice.id.casefold() not in mapping
+    )
+    return entries
+
+
+async def _engine_voices(instance: EngineInstance[TtsEngine]) -> list[Voice]:
+    """The engine's voices, loading it first (its lock keeps an idle unload from racing us)."""
+    engine = await instance.ensure_loaded()
+    return engine.voices()
+
+
+@get("/v1/audio/voices")
+async def list_voices(
+    runtime: NamedDependency[Runtime], model: FromQuery[str | None] = None
+) -> VoiceList:
+    """Voices for ``model``'s TTS instance, or for every TTS instance when no model is given.
+
+    Without a model (Open WebUI sends none), an instance whose engine fails to load still
+    lists its mapped names, so one broken engine does not empty the list; with a model, the
+    failure is the answer.
+    """
+    mapping = live_mapping(runtime.config)
+    if model is not None:
+        instance = runtime.tts_engine(model)
+        voices = await _engine_voices(instance)
+        return VoiceList(voices=_entries(instance.name, mapping.get(instance.name, {}), voices))
+    instances = list(runtime.pool.tts.values())
+    results = await asyncio.gather(
+        *(_engine_voices(instance) for instance in instances), return_exceptions=True
+    )
+    entries: list[VoiceEntry] = []
+    for instance, result in zip(instances, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result
+            log.warning("voices of an instance left out", instance=instance.name, error=str(result))
+            result = []  # noqa: PLW2901 - the mapped names are still worth listing
+        entries.extend(_entries(instance.name, mapping.get(instance.name, {}), result))
+    return VoiceList(voices=entries)
+
+
+@get("/v1/audio/voices/mapping", sync_to_thread=False)
+def get_mapping(runtime: NamedDependency[Runtime]) -> VoiceMapping:
+    """The live mapping of every TTS instance, ``{}`` for those with none."""
+    mapping = live_mapping(runtime.config)
+    return {name: dict(mapping.get(name, {})) for name in tts_instances(runtime.config)}
+
+
+@put("/v1/audio/voices/mapping", status_code=200, sync_to_thread=False)
+def edit_mapping(runtime: NamedDependency[Runtime], data: JSONBody[EditBody]) -> VoiceMapping:
+    """Apply one edit or a list of them, all or none; answer the touched instances' mapping.
+
+    The file is written before the live mapping changes, so a failed save changes nothing.
+    """
+    config = runtime.config
+    settings = voices_settings(config)
+    if settings is None:  # the table is always claimed with this plugin; a hand-built config
+        raise OpenAIError("Voice mapping is not configured on this server.")
+    edits = data if isinstance(data, list) else [data]
+    if not edits:
+        raise InvalidRequestError("The list of mapping edits is empty.")
+    instances = tts_instances(config)
+    changed: VoiceMapping = {}
+    for index, edit in enumerate(edits):
+        if edit.instance not in instances:
+            known = ", ".join(instances) or "none"
+            param = "instance" if not isinstance(data, list) else f"[{index}].instance"
+            raise NotFoundError(
+                f"No TTS instance `{edit.instance}` (TTS instances: {known}).", param=param
+            )
+        table = changed.setdefault(edit.instance, dict(settings.mapping.get(edit.instance, {})))
+        key = edit.voice.casefold()
+        if edit.engine_voice is None:
+            table.pop(key, None)
+        else:
+            table[key] = edit.engine_voice
+    path = mapping_path(settings)
+    if path is not None:
+        try:
+            write_mapping_file(path, {**settings.mapping, **changed})
+        except OSError as exc:
+            log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
+            msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
+            raise MappingSaveError(msg) from exc
+    settings.mapping.update(changed)  # whole tables swapped: readers never see half an edit
+    for edit in edits:
+        log.info(
+            "voice mapping changed",
+            instance=edit.instance,
+            voice=edit.voice.casefold(),
+            engine_voice=edit.engine_voice,
+        )
+    return {name: dict(table) for name, table in changed.items()}
+
+
+class VoiceRoutes(InitPluginProtocol):
+    """Adds the voice routes to the app."""
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Register the handlers; ``/v1`` gives them API-key checks and the error envelope."""
+        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping])
+        return app_config

@@ -1,0 +1,29 @@
+"""``POST /v1/audio/speech``: validate everything, then stream the audio as it is made."""
+
+from __future__ import annotations
+
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.response import Stream
+
+from voxgate.runtime import Runtime
+from voxgate.services import speech
+from voxgate.wire.speech import SpeechRequest
+
+
+@post("/v1/audio/speech", status_code=200)
+async def create_speech(runtime: NamedDependency[Runtime], data: JSONBody[SpeechRequest]) -> Stream:
+    """Text to audio in any of OpenAI's six formats, raw bytes or SSE."""
+    job = speech.plan(runtime, data)
+    transcoder = runtime.transcoder
+    assert transcoder is not None  # noqa: S101 - plan() checked it
+    encoder = speech.encoder_for(job, transcoder)
+    stream, first = await speech.start(job)
+    if data.stream_format == "sse":
+        body = speech.sse_body(job, stream, first, encoder)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    else:
+        body = speech.audio_body(job, stream, first, encoder)
+        headers = {}
+    return Stream(body, media_type=job.media_type, headers=headers)

@@ -1,0 +1,240 @@
+"""Text to speech: validate, map the voice, synthesize piece by piece, encode as it comes.
+
+Every check that can fail happens before the first byte: the request, the model, the voice
+mapping, and the engine's own checks, because the first piece is synthesized before the
+response starts. After that, audio leaves as each piece is ready, through one streaming
+encoder per response. Pieces join with a few milliseconds of fade, so joins never click.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import wave
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import structlog
+
+from voxgate.engines.audio import PcmAudio
+from voxgate.engines.base import SpeechOptions, Transcoder, TtsEngine, VoiceChoice
+from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, sse_error_event
+from voxgate.services.sentences import pieces
+from voxgate.wire.speech import (
+    CONTENT_TYPES,
+    AudioDelta,
+    AudioDone,
+    SpeechRequest,
+    SpeechUsage,
+    encode_event,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+    from voxgate.engines.base import AudioEncoder
+    from voxgate.engines.pool import EngineInstance, EngineStream
+    from voxgate.runtime import Runtime
+
+log = structlog.get_logger("voxgate.speech")
+
+OPENAI_RATE = 24_000  # every OpenAI speech format is 24 kHz mono (opus decodes at 48 kHz)
+FADE_SECONDS = 0.004
+AUDIO_TOKENS_PER_SECOND = 50
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    """A validated request: the instance, the voice, the options and the output."""
+
+    request: SpeechRequest
+    instance: EngineInstance[TtsEngine]
+    voice: VoiceChoice
+    options: SpeechOptions
+    sample_rate: int
+    texts: list[str]
+    tempo: Callable[[PcmAudio, float], PcmAudio] | None = None
+
+    @property
+    def media_type(self) -> str:
+        """Content type of the response body."""
+        if self.request.stream_format == "sse":
+            return "text/event-stream"
+        return CONTENT_TYPES[self.request.response_format]
+
+
+def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
+    """Everything that does not need the engine: model, voice, rate, text pieces."""
+    instance = runtime.tts_engine(request.model)
+    voice = runtime.hooks.map_voice(request.voice_id, request.model, instance.name, runtime.config)
+    if voice is None:
+        raise InvalidRequestError(
+            f"Voice `{request.voice_id}` is not available for model `{request.model}`.",
+            param="voice",
+        )
+    texts = pieces(request.input)
+    if not texts:
+        raise InvalidRequestError("`input` has nothing to say.", param="input")
+    rate = request.sample_rate or (
+        request.model_extensions.sr if request.model_extensions else None
+    )
+    if runtime.transcoder is None or request.response_format not in runtime.transcoder.formats:
+        raise InvalidRequestError(
+            f"This server cannot encode `{request.response_format}` (no transcoder for it).",
+            param="response_format",
+        )
+    native_speed = instance.engine_class.capabilities.speed_is_native(request.speed)
+    options = SpeechOptions(
+        speed=request.speed if native_speed else 1.0, instructions=request.instructions
+    )
+    tempo = None
+    if not native_speed:
+        if type(runtime.transcoder).tempo is Transcoder.tempo:
+            raise InvalidRequestError(
+                f"Model `{request.model}` cannot change speed on this server.", param="speed"
+            )
+        tempo = runtime.transcoder.tempo
+    return SpeechJob(
+        request=request,
+        instance=instance,
+        voice=voice,
+        options=options,
+        sample_rate=rate or OPENAI_RATE,
+        texts=texts,
+        tempo=tempo,
+    )
+
+
+def _synthesize_all(engine: TtsEngine, job: SpeechJob) -> Iterator[list[PcmAudio]]:
+    """Each piece's chunks, faded at its ends; runs in the engine's worker thread.
+
+    Engines without native speed get FFmpeg's tempo filter on each whole piece.
+    """
+    for text in job.texts:
+        chunks = [c for c in engine.synthesize(text, job.voice, job.options) if len(c)]
+        if chunks and job.tempo is not None:
+            joined = PcmAudio.concat(chunks, chunks[0].sample_rate)
+            chunks = [job.tempo(joined, job.request.speed)]
+        if chunks:
+            yield _faded(chunks)
+
+
+def _faded(chunks: list[PcmAudio]) -> list[PcmAudio]:
+    """A short fade in at the start and out at the end of a piece: joins without clicks."""
+    first, last = chunks[0], chunks[-1]
+    ramp = max(1, round(FADE_SECONDS * first.sample_rate))
+    head = first.samples.copy()
+    n = min(ramp, len(head))
+    head[:n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
+    chunks[0] = PcmAudio(head, first.sample_rate)
+    last = chunks[-1]
+    tail = last.samples.copy()
+    n = min(ramp, len(tail))
+    tail[len(tail) - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+    chunks[-1] = PcmAudio(tail, last.sample_rate)
+    return chunks
+
+
+async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmAudio]]:
+    """Queue for the engine and synthesize the first piece: its errors are still a 4xx/5xx."""
+    stream = await job.instance.open_stream(lambda engine: _synthesize_all(engine, job))
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        await stream.aclose()
+        msg = "The engine produced no audio for this input."
+        raise EngineError(msg) from None
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream, first
+
+
+def encoder_for(job: SpeechJob, transcoder: Transcoder) -> AudioEncoder:
+    """One streaming encoder for this response."""
+    return transcoder.encoder(job.request.response_format, job.sample_rate)
+
+
+async def audio_body(
+    job: SpeechJob,
+    stream: EngineStream[list[PcmAudio]],
+    first: list[PcmAudio],
+    encoder: AudioEncoder,
+) -> AsyncIterator[bytes]:
+    """Encoded bytes as pieces arrive (h2oGPT ``stream_strip=false``: a WAV per piece)."""
+    standalone = job.request.response_format == "wav" and not job.request.stream_strip
+    try:
+        async for piece in _pieces(first, stream):
+            if standalone:
+                yield _standalone_wav(piece, job.sample_rate)
+                continue
+            for chunk in piece:
+                data = encoder.encode(chunk)
+                if data:
+                    yield data
+        if not standalone:
+            tail = encoder.finish()
+            if tail:
+                yield tail
+    except Exception:
+        # the status line is gone: the client sees a truncated body; the log has why
+        log.exception("speech failed mid-stream", model=job.request.model)
+    finally:
+        await stream.aclose()
+
+
+async def sse_body(
+    job: SpeechJob,
+    stream: EngineStream[list[PcmAudio]],
+    first: list[PcmAudio],
+    encoder: AudioEncoder,
+) -> AsyncIterator[bytes]:
+    """``speech.audio.delta`` per encoded chunk, then ``speech.audio.done`` with usage."""
+    seconds = 0.0
+    try:
+        async for piece in _pieces(first, stream):
+            for chunk in piece:
+                seconds += chunk.duration
+                data = encoder.encode(chunk)
+                if data:
+                    yield encode_event(AudioDelta(audio=base64.b64encode(data).decode()))
+        tail = encoder.finish()
+        if tail:
+            yield encode_event(AudioDelta(audio=base64.b64encode(tail).decode()))
+        yield encode_event(AudioDone(usage=usage(job.request.input, seconds)))
+    except OpenAIError as exc:
+        yield sse_error_event(exc)
+    except Exception:
+        log.exception("speech failed mid-stream", model=job.request.model)
+        yield sse_error_event(EngineError("The engine failed; the server log has the details."))
+    finally:
+        await stream.aclose()
+
+
+async def _pieces(
+    first: list[PcmAudio], stream: EngineStream[list[PcmAudio]]
+) -> AsyncIterator[list[PcmAudio]]:
+    yield first
+    async for piece in stream:
+        yield piece
+
+
+def usage(text: str, seconds: float) -> SpeechUsage:
+    """Input: characters (no TTS tokenizer to count with); output: audio at 50 per second."""
+    output = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+    return SpeechUsage(
+        input_tokens=len(text), output_tokens=output, total_tokens=len(text) + output
+    )
+
+
+def _standalone_wav(piece: list[PcmAudio], sample_rate: int) -> bytes:
+    audio = PcmAudio.concat(piece, sample_rate)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(audio.to_pcm16())
+    return buffer.getvalue()
