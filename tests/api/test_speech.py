@@ -265,3 +265,13 @@ async def test_speeds_beyond_the_engine_range_use_the_tempo_filter(speech_plugin
         )
     assert len(native.content) / 2 / 24_000 == pytest.approx(0.5, rel=0.05)
     assert len(filtered.content) / 2 / 24_000 == pytest.approx(0.25, rel=0.1)
+
+
+async def test_a_4096_character_input_streams_in_bounded_pieces(speech_plugins):
+    words = " ".join(f"Word{n} is here." for n in range(400))[:4096]
+    async with openai_client(FAKE_TOML, speech_plugins) as client:
+        response = await client.audio.speech.create(
+            model="tts-1", voice="tone", input=words, response_format="pcm"
+        )
+    assert len(response.content) == 2 * 2400 * len(words.split())
+    assert all(len(piece) <= 400 for piece in pieces(words))

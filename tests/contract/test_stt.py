@@ -57,7 +57,7 @@ def test_default_config_serves_the_openai_ids(server, client):
     ids = {m.id for m in client.models.list().data}
     assert {
         "whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
-        "whisper-base", TINY,
+        "whisper-base", TINY, "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "kokoro",
     } <= ids  # fmt: skip
     lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
     serving = [line for line in lines if line["event"] == "voxgate serving"]
