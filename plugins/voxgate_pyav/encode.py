@@ -86,6 +86,7 @@ class _PyAvEncoder(AudioEncoder):
     bit_rate: ClassVar[int | None] = None
     rates: ClassVar[tuple[int, ...] | None] = None  # None: the codec takes any rate
     muxer_options: ClassVar[dict[str, str]] = {}
+    codec_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = self.output_rate(sample_rate)
@@ -96,7 +97,9 @@ class _PyAvEncoder(AudioEncoder):
         self._container: OutputContainer = av.open(
             self._sink, mode="w", format=self.muxer, container_options=options
         )
-        stream = self._container.add_stream(self.codec, rate=self.sample_rate)
+        stream = self._container.add_stream(
+            self.codec, rate=self.sample_rate, options=dict(self.codec_options)
+        )
         if not isinstance(stream, av.AudioStream):  # pragma: no cover - every codec is audio
             msg = f"{self.codec} is not an audio codec"
             raise TypeError(msg)
@@ -158,6 +161,8 @@ class Mp3Encoder(_PyAvEncoder):
     bit_rate = 64_000
     rates = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
     muxer_options: ClassVar[dict[str, str]] = {"write_xing": "0", "id3v2_version": "0"}
+    # LAME's -q 7: three times faster than its default, no audible loss for speech at 64k
+    codec_options: ClassVar[dict[str, str]] = {"compression_level": "7"}
 
 
 class OpusEncoder(_PyAvEncoder):

@@ -233,7 +233,7 @@ def test_first_audio_leaves_before_the_last_sentence_starts(threaded_fake_server
         return original(self, text, voice, options)
 
     monkeypatch.setattr(FakeTtsEngine, "synthesize", recording)
-    text = " ".join(f"Sentence {n} has five words." for n in range(12))
+    text = " ".join(f"Sentence {n} has five words." for n in range(40))  # five pieces
     with (
         httpx.Client(base_url=threaded_fake_server, timeout=30) as http,
         http.stream(
@@ -245,8 +245,29 @@ def test_first_audio_leaves_before_the_last_sentence_starts(threaded_fake_server
         first = next(chunks)
         assert first
         assert started, "the first piece was synthesized"
-        assert not started[-1].endswith("Sentence 11 has five words."), started
+        assert not started[-1].endswith("Sentence 39 has five words."), started
         rest = b"".join(chunks)
-    assert started[-1].endswith("Sentence 11 has five words.")
+    assert started[-1].endswith("Sentence 39 has five words.")
     samples, _, _ = decode(first + rest)
-    assert len(samples) / 24_000 == pytest.approx(60 * 0.1, abs=0.2)
+    assert len(samples) / 24_000 == pytest.approx(200 * 0.1, abs=0.2)
+
+
+def test_leaving_mid_speech_stops_the_engine(threaded_fake_server):
+    text = " ".join(f"Sentence {n} has five words." for n in range(40))  # 200 words, 4 s of work
+    with httpx.Client(base_url=threaded_fake_server, timeout=30) as http:
+        with http.stream(
+            "POST", "/v1/audio/speech",
+            json={"model": "tts-1", "voice": "tone", "input": text, "response_format": "mp3"},
+        ) as response:  # fmt: skip
+            chunks = response.iter_bytes()
+            assert next(chunks)
+        time.sleep(1.6)  # the piece in flight (at most 80 words at 0.02 s) may finish
+        steps = FakeTtsEngine.steps
+        time.sleep(0.4)
+        assert FakeTtsEngine.steps == steps, "no more words synthesized after the client left"
+        again = http.post(
+            "/v1/audio/speech",
+            json={"model": "tts-1", "voice": "tone", "input": "one two", "response_format": "pcm"},
+        )
+    assert again.status_code == 200
+    assert steps < 200

@@ -8,7 +8,9 @@ encoder per response. Pieces join with a few milliseconds of fade, so joins neve
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import io
 import math
 import wave
@@ -32,7 +34,7 @@ from voxgate.wire.speech import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 
     from voxgate.engines.base import AudioEncoder
     from voxgate.engines.pool import EngineInstance, EngineStream
@@ -166,12 +168,12 @@ async def audio_body(
     """Encoded bytes as pieces arrive (h2oGPT ``stream_strip=false``: a WAV per piece)."""
     standalone = job.request.response_format == "wav" and not job.request.stream_strip
     try:
-        async for piece in _pieces(first, stream):
-            if standalone:
-                yield _standalone_wav(piece, job.sample_rate)
-                continue
-            for chunk in piece:
-                data = encoder.encode(chunk)
+        async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
+            async for piece in pieces_ahead:
+                if standalone:
+                    yield _standalone_wav(piece, job.sample_rate)
+                    continue
+                data = await _encode(encoder, piece)
                 if data:
                     yield data
         if not standalone:
@@ -194,10 +196,10 @@ async def sse_body(
     """``speech.audio.delta`` per encoded chunk, then ``speech.audio.done`` with usage."""
     seconds = 0.0
     try:
-        async for piece in _pieces(first, stream):
-            for chunk in piece:
-                seconds += chunk.duration
-                data = encoder.encode(chunk)
+        async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
+            async for piece in pieces_ahead:
+                seconds += sum(chunk.duration for chunk in piece)
+                data = await _encode(encoder, piece)
                 if data:
                     yield encode_event(AudioDelta(audio=base64.b64encode(data).decode()))
         tail = encoder.finish()
@@ -215,10 +217,24 @@ async def sse_body(
 
 async def _pieces(
     first: list[PcmAudio], stream: EngineStream[list[PcmAudio]]
-) -> AsyncIterator[list[PcmAudio]]:
-    yield first
-    async for piece in stream:
-        yield piece
+) -> AsyncGenerator[list[PcmAudio], None]:
+    """The pieces, with the next one already synthesizing while this one is encoded."""
+    pending: asyncio.Future[list[PcmAudio] | None] = asyncio.ensure_future(anext(stream, None))
+    try:
+        yield first
+        while (piece := await pending) is not None:
+            pending = asyncio.ensure_future(anext(stream, None))
+            yield piece
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+
+
+async def _encode(encoder: AudioEncoder, piece: list[PcmAudio]) -> bytes:
+    """Encode off the event loop: mp3 costs milliseconds per second of audio."""
+    return await asyncio.to_thread(lambda: b"".join(encoder.encode(chunk) for chunk in piece))
 
 
 def usage(text: str, seconds: float) -> SpeechUsage:
