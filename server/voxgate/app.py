@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from voxgate import __version__
 from voxgate.api.health import health, ready
-from voxgate.api.models import models_list, models_retrieve
+from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
@@ -63,6 +63,7 @@ def create_app(
             ready,
             models_list,
             models_retrieve,
+            audio_models,
             plugins_list,
             transcriptions,
             translations,

@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from tests.conftest import FAKE_TOML
-from voxgate.testing import openai_client
+from voxgate.testing import app_client, openai_client
 
 
 async def test_list_has_every_instance_and_alias(plugins):
@@ -53,3 +53,10 @@ async def test_owned_by_comes_from_the_route(plugins):
 async def test_empty_config_lists_nothing(plugins):
     async with openai_client("", plugins) as client:
         assert (await client.models.list()).data == []
+
+
+async def test_audio_models_lists_the_speaking_ids_for_open_webui(plugins):
+    async with app_client(FAKE_TOML, plugins) as client:
+        response = await client.get("/v1/audio/models")
+    assert response.status_code == 200
+    assert response.json() == {"models": [{"id": "tone"}, {"id": "tts-1"}]}

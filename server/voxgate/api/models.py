@@ -26,3 +26,17 @@ def models_retrieve(runtime: NamedDependency[Runtime], model_id: FromPath[str]) 
         if model.id == wanted:
             return model
     raise ModelNotFoundError(wanted, param=None)
+
+
+@get("/v1/audio/models", sync_to_thread=False)
+def audio_models(runtime: NamedDependency[Runtime]) -> dict[str, list[dict[str, str]]]:
+    """The ids that speak, in the shape Open WebUI reads for its TTS model list.
+
+    Not an OpenAI route: Open WebUI asks a non-OpenAI base URL for ``/audio/models``.
+    """
+    speaking = [
+        model.id
+        for model in list_models(runtime.config)
+        if runtime.hooks.resolve_model(model.id, "tts", runtime.config) in runtime.pool.tts
+    ]
+    return {"models": [{"id": model_id} for model_id in speaking]}
