@@ -135,16 +135,22 @@ max_queue = 64
 preload = true
 """
     )
+    return serve_until_ready(["--config", str(config)], {}, timeout=120)
+
+
+def serve_until_ready(
+    args: list[str], env: dict[str, str], timeout: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``voxgate serve *args`` on a free port, once ``/ready`` answers 200."""
     port = free_port()
-    env = {**os.environ, "VOXGATE_PORT": str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
-        env=env,
+        [sys.executable, "-m", "voxgate", "serve", *args],
+        env={**os.environ, **env, "VOXGATE_PORT": str(port)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/ready", timeout=1).status_code == 200:  # noqa: PLR2004

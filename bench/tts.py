@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,10 +27,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from typing import TYPE_CHECKING
 
-from stt import DATA, free_port, peak_rss_mib, resolve_model
+from stt import DATA, peak_rss_mib, resolve_model, serve_until_ready
 from stt_long import rss_mib
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
 
 SHORT = (
@@ -103,31 +103,8 @@ class RawKokoro:
 
 
 def start_default_server(cache: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "VOXGATE_PORT": str(port),
-        "VOXGATE_CACHE_DIR": str(cache),
-        "VOXGATE_LOG_LEVEL": "warning",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voxgate", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:  # noqa: PLR2004
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    msg = "voxgate did not become ready"
-    raise RuntimeError(msg)
+    env = {"VOXGATE_CACHE_DIR": str(cache), "VOXGATE_LOG_LEVEL": "warning"}
+    return serve_until_ready([], env, timeout=180)
 
 
 def server_run(client: httpx.Client, model: str, text: str, fmt: str) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
@@ -142,3 +143,12 @@ def default_server(
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture
+def client(default_server: Server) -> Iterator[openai.OpenAI]:
+    """The official SDK pointed at ``default_server`` (no retries: errors surface as they are)."""
+    with openai.OpenAI(
+        base_url=f"{default_server.base_url}/v1", api_key="dummy", max_retries=0, timeout=120
+    ) as sdk:
+        yield sdk

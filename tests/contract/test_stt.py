@@ -41,14 +41,6 @@ def server(default_server):
     return default_server
 
 
-@pytest.fixture
-def client(server):
-    with openai.OpenAI(
-        base_url=f"{server.base_url}/v1", api_key="dummy", max_retries=0, timeout=120
-    ) as client:
-        yield client
-
-
 def audio(name: str) -> bytes:
     return (DATA / name).read_bytes()
 

@@ -42,14 +42,6 @@ VOICES = [
 ]
 
 
-@pytest.fixture
-def client(default_server):
-    with openai.OpenAI(
-        base_url=f"{default_server.base_url}/v1", api_key="dummy", max_retries=0, timeout=120
-    ) as client:
-        yield client
-
-
 def decode(data: bytes) -> tuple[np.ndarray, int, int]:
     """Samples of the first channel, the rate and the channel count, as PyAV reads them."""
     with av.open(io.BytesIO(data)) as container:

@@ -129,17 +129,11 @@ def _bounded(sentence: str, limit: int) -> list[str]:
     """A long sentence cut at commas and dashes, else at spaces, into parts ≤ ``limit``."""
     if len(sentence) <= limit:
         return [sentence]
-    parts: list[str] = []
-    current = ""
-    for clause in _clauses(sentence):
-        if current and len(current) + 1 + len(clause) > limit:
-            parts.append(current)
-            current = clause
-        else:
-            current = f"{current} {clause}".strip()
-    if current:
-        parts.append(current)
-    return [chunk for part in parts for chunk in _by_words(part, limit)]
+    return [
+        chunk
+        for part in _packed(_clauses(sentence), limit)
+        for chunk in (_packed(part.split(), limit) if len(part) > limit else [part])
+    ]
 
 
 def _clauses(sentence: str) -> list[str]:
@@ -151,16 +145,12 @@ def _clauses(sentence: str) -> list[str]:
     return [c for c in clauses if c]
 
 
-def _by_words(text: str, limit: int) -> list[str]:
-    if len(text) <= limit:
-        return [text]
-    words, chunks, current = text.split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > limit:
-            chunks.append(current)
-            current = word
+def _packed(items: list[str], limit: int) -> list[str]:
+    """``items`` joined by spaces, greedily, into strings ≤ ``limit`` (an item alone may not)."""
+    packed: list[str] = []
+    for item in items:
+        if packed and len(packed[-1]) + 1 + len(item) <= limit:
+            packed[-1] = f"{packed[-1]} {item}"
         else:
-            current = f"{current} {word}".strip()
-    if current:
-        chunks.append(current)
-    return chunks
+            packed.append(item)
+    return packed

@@ -125,18 +125,20 @@ def _synthesize_all(engine: TtsEngine, job: SpeechJob) -> Iterator[list[PcmAudio
 
 def _faded(chunks: list[PcmAudio]) -> list[PcmAudio]:
     """A short fade in at the start and out at the end of a piece: joins without clicks."""
-    first, last = chunks[0], chunks[-1]
-    ramp = max(1, round(FADE_SECONDS * first.sample_rate))
-    head = first.samples.copy()
-    n = min(ramp, len(head))
-    head[:n] *= np.linspace(0.0, 1.0, n, dtype=np.float32)
-    chunks[0] = PcmAudio(head, first.sample_rate)
-    last = chunks[-1]
-    tail = last.samples.copy()
-    n = min(ramp, len(tail))
-    tail[len(tail) - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
-    chunks[-1] = PcmAudio(tail, last.sample_rate)
+    chunks[0] = _ramped(chunks[0], rising=True)
+    chunks[-1] = _ramped(chunks[-1], rising=False)
     return chunks
+
+
+def _ramped(chunk: PcmAudio, *, rising: bool) -> PcmAudio:
+    samples = chunk.samples.copy()
+    n = min(max(1, round(FADE_SECONDS * chunk.sample_rate)), len(samples))
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    if rising:
+        samples[:n] *= ramp
+    else:
+        samples[len(samples) - n :] *= ramp[::-1]
+    return PcmAudio(samples, chunk.sample_rate)
 
 
 async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmAudio]]:
@@ -166,20 +168,11 @@ async def audio_body(
     encoder: AudioEncoder,
 ) -> AsyncIterator[bytes]:
     """Encoded bytes as pieces arrive (h2oGPT ``stream_strip=false``: a WAV per piece)."""
-    standalone = job.request.response_format == "wav" and not job.request.stream_strip
     try:
-        async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
-            async for piece in pieces_ahead:
-                if standalone:
-                    yield _standalone_wav(piece, job.sample_rate)
-                    continue
-                data = await _encode(encoder, piece)
+        async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
+            async for data, _ in encoded:
                 if data:
                     yield data
-        if not standalone:
-            tail = encoder.finish()
-            if tail:
-                yield tail
     except Exception:
         # the status line is gone: the client sees a truncated body; the log has why
         log.exception("speech failed mid-stream", model=job.request.model)
@@ -193,18 +186,14 @@ async def sse_body(
     first: list[PcmAudio],
     encoder: AudioEncoder,
 ) -> AsyncIterator[bytes]:
-    """``speech.audio.delta`` per encoded chunk, then ``speech.audio.done`` with usage."""
+    """``speech.audio.delta`` per encoded piece, then ``speech.audio.done`` with usage."""
     seconds = 0.0
     try:
-        async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
-            async for piece in pieces_ahead:
-                seconds += sum(chunk.duration for chunk in piece)
-                data = await _encode(encoder, piece)
+        async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
+            async for data, duration in encoded:
+                seconds += duration
                 if data:
                     yield encode_event(AudioDelta(audio=base64.b64encode(data).decode()))
-        tail = encoder.finish()
-        if tail:
-            yield encode_event(AudioDelta(audio=base64.b64encode(tail).decode()))
         yield encode_event(AudioDone(usage=usage(job.request.input, seconds)))
     except OpenAIError as exc:
         yield sse_error_event(exc)
@@ -213,6 +202,25 @@ async def sse_body(
         yield sse_error_event(EngineError("The engine failed; the server log has the details."))
     finally:
         await stream.aclose()
+
+
+async def _encoded(
+    job: SpeechJob,
+    stream: EngineStream[list[PcmAudio]],
+    first: list[PcmAudio],
+    encoder: AudioEncoder,
+) -> AsyncGenerator[tuple[bytes, float], None]:
+    """Each piece's bytes and seconds of audio, then the encoder's tail (``b""`` possible)."""
+    standalone = job.request.response_format == "wav" and not job.request.stream_strip
+    async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
+        async for piece in pieces_ahead:
+            seconds = sum(chunk.duration for chunk in piece)
+            if standalone:
+                yield _standalone_wav(piece, job.sample_rate), seconds
+            else:
+                yield await _encode(encoder, piece), seconds
+    if not standalone:
+        yield encoder.finish(), 0.0
 
 
 async def _pieces(

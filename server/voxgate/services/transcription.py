@@ -9,7 +9,6 @@ the moment it exists, and a client that leaves closes the engine's generator.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -83,12 +82,8 @@ class SttJob:
 
     @property
     def words(self) -> bool:
-        """verbose_json with ``timestamp_granularities[]=word``."""
-        return (
-            isinstance(self.request, TranscriptionRequest)
-            and self.request.response_format == "verbose_json"
-            and "word" in self.request.timestamp_granularities
-        )
+        """verbose_json with ``timestamp_granularities[]=word`` (``plan`` set the option)."""
+        return self.options.word_timestamps
 
     @property
     def segments(self) -> bool:
@@ -124,24 +119,25 @@ def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, An
                 "`en`, `es` or `de`.",
                 param="language",
             )
-    job = SttJob(
-        task="transcribe",
-        model=request.model,
-        request=request,
-        options=TranscribeOptions(),
-        interval=request.chunk_seconds if request.chunk == "interval" else None,
-    )
     options = TranscribeOptions(
         task="transcribe",
         language=language,
         prompt=request.prompt,
         temperature=request.temperature,
-        word_timestamps=job.words,
+        word_timestamps=(
+            request.response_format == "verbose_json" and "word" in request.timestamp_granularities
+        ),
         logprobs="logprobs" in request.include,
         vad=_vad(request),
         extra=extra,
     )
-    return dataclasses.replace(job, options=options)
+    return SttJob(
+        task="transcribe",
+        model=request.model,
+        request=request,
+        options=options,
+        interval=request.chunk_seconds if request.chunk == "interval" else None,
+    )
 
 
 def _vad(request: TranscriptionRequest) -> VadOptions | None:
