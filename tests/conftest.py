@@ -12,6 +12,7 @@ if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
 
 import voxgate_test_routes  # noqa: E402
+from fake_upstream import FakeUpstream  # noqa: E402
 
 from voxgate.testing import fakes  # noqa: E402
 
@@ -45,3 +46,18 @@ def _reset_fake_counters():
     yield
     for gate in fakes.GATES.values():
         gate.set()
+
+
+@pytest.fixture(scope="session")
+def upstream_server():
+    """One fake OpenAI chat server on loopback for the whole run (tests reset it)."""
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_upstream(upstream_server: FakeUpstream) -> FakeUpstream:
+    """The fake chat upstream, its reply and records reset for this test."""
+    upstream_server.reset()
+    return upstream_server

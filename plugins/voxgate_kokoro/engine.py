@@ -185,6 +185,10 @@ class KokoroEngine(TtsEngine):
         language = self._language(loaded, voice.language or options.language)
         return _stream(loaded, text, style, options.speed, language)
 
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
+        """Voice, speed and language as ``synthesize`` checks them; its generator is lazy."""
+        self.synthesize("", voice, options)  # raises here, or returns an unstarted generator
+
     def _require(self) -> _Loaded:
         loaded = self._loaded
         if loaded is None:

@@ -232,6 +232,15 @@ class PiperEngine(TtsEngine):
     ) -> Iterator[PcmAudio]:
         """Yield one chunk per sentence as it is synthesized; checks come before any work."""
         loaded = self._require()
+        speaker = self._speaker(loaded, voice, options)
+        yield from self._sentences(loaded, text, speaker, options.speed)
+
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
+        """The voice (speaker) and speed checks of ``synthesize``, without synthesizing."""
+        self._speaker(self._require(), voice, options)
+
+    def _speaker(self, loaded: _Loaded, voice: VoiceChoice, options: SpeechOptions) -> int | None:
+        """The speaker id for ``voice`` (None for one-speaker voices); 400 if it has none."""
         requested = voice.speaker if voice.speaker is not None else voice.voice_id
         speaker = _speaker_id(loaded, requested)
         if speaker is None:
@@ -245,9 +254,7 @@ class PiperEngine(TtsEngine):
                 f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {options.speed}.",
                 param="speed",
             )
-        if not loaded.speakers:
-            speaker = None  # one-speaker models take no speaker input
-        yield from self._sentences(loaded, text, speaker, options.speed)
+        return speaker if loaded.speakers else None  # one-speaker models take no speaker input
 
     def _sentences(
         self, loaded: _Loaded, text: str, speaker: int | None, speed: float

@@ -28,7 +28,9 @@ from voxgate.engines.base import (
 )
 from voxgate.errors import (
     AuthenticationError,
+    BadGatewayError,
     EngineError,
+    GatewayTimeoutError,
     InvalidRequestError,
     ModelNotFoundError,
     NotFoundError,
@@ -36,6 +38,7 @@ from voxgate.errors import (
     PayloadTooLargeError,
     RateLimitError,
     ServiceUnavailableError,
+    UpstreamError,
 )
 from voxgate.models.sources import ModelSourceContext, ModelSourceError
 from voxgate.plugins import hookimpl
@@ -47,6 +50,7 @@ __all__ = [
     "AudioDecodeError",
     "AudioEncoder",
     "AuthenticationError",
+    "BadGatewayError",
     "ChatProxy",
     "Component",
     "ComponentContext",
@@ -55,6 +59,7 @@ __all__ = [
     "EmptyConfig",
     "EngineBase",
     "EngineError",
+    "GatewayTimeoutError",
     "InvalidRequestError",
     "ModelNotFoundError",
     "ModelSourceContext",
@@ -74,6 +79,7 @@ __all__ = [
     "TranscribeOptions",
     "TtsCapabilities",
     "TtsEngine",
+    "UpstreamError",
     "VadOptions",
     "Voice",
     "VoiceChoice",

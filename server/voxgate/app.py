@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from voxgate import __version__
+from voxgate.api.chat import chat_completions
 from voxgate.api.health import health, ready
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
@@ -46,12 +47,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        runtime.pool.start()
+        await runtime.start()
         _log_serving(runtime, auth=bool(keys))
         try:
             yield
         finally:
-            await runtime.pool.close()
+            await runtime.aclose()
 
     def provide_runtime() -> Runtime:
         return runtime
@@ -68,6 +69,7 @@ def create_app(
             transcriptions,
             translations,
             create_speech,
+            chat_completions,
         ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=exception_handlers(),
@@ -96,6 +98,7 @@ def _log_serving(runtime: Runtime, *, auth: bool) -> None:
         models=config.model_ids(),
         stt=list(runtime.pool.stt),
         tts=list(runtime.pool.tts),
+        chat=list(runtime.chat),
         auth="api-key" if auth else "open",
         config=config.source,
     )

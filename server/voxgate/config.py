@@ -161,8 +161,12 @@ class ServerConfig:
         return [inst for inst in self.instances.values() if inst.task == task]
 
     def model_ids(self) -> list[str]:
-        """Every id ``/v1/models`` lists: instance names, then aliases."""
-        ids = [name for name in self.instances if name not in self.models]
+        """Every id ``/v1/models`` lists: engine instance names, then aliases."""
+        ids = [
+            name
+            for name, inst in self.instances.items()
+            if name not in self.models and inst.task != "chat"
+        ]
         return ids + list(self.models)
 
     def cache_path(self) -> Path:

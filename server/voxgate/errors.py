@@ -22,7 +22,9 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
+    HTTP_504_GATEWAY_TIMEOUT,
 )
 
 from voxgate.wire.errors import ErrorDetail, ErrorResponse
@@ -41,8 +43,8 @@ SERVER_ERROR = "server_error"
 class OpenAIError(Exception):
     """Base of every error voxgate answers; subclasses fix the HTTP status and ``type``."""
 
-    status_code: ClassVar[int] = HTTP_500_INTERNAL_SERVER_ERROR
-    error_type: ClassVar[str] = SERVER_ERROR
+    status_code: int = HTTP_500_INTERNAL_SERVER_ERROR  # an instance may override it (upstream)
+    error_type: str = SERVER_ERROR
     default_code: ClassVar[str | None] = None
 
     def __init__(
@@ -129,6 +131,38 @@ class ServiceUnavailableError(OpenAIError):
 
 class EngineError(OpenAIError):
     """500: an engine failed; the details go to the log only."""
+
+
+class BadGatewayError(OpenAIError):
+    """502: an upstream service (the chat LLM) is unreachable or answered nonsense."""
+
+    status_code = HTTP_502_BAD_GATEWAY
+    default_code = "upstream_error"
+
+
+class GatewayTimeoutError(OpenAIError):
+    """504: an upstream service did not answer in time."""
+
+    status_code = HTTP_504_GATEWAY_TIMEOUT
+    default_code = "upstream_timeout"
+
+
+class UpstreamError(OpenAIError):
+    """An upstream's own error, passed through with its status and envelope fields."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.status_code = status_code
+        if error_type is not None:
+            self.error_type = error_type
 
 
 def error_body(detail: ErrorDetail) -> bytes:

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, Transcoder, TtsEngine
+from voxgate.engines.base import (
+    ChatProxy,
+    ComponentContext,
+    EngineBase,
+    SttEngine,
+    Transcoder,
+    TtsEngine,
+)
 from voxgate.engines.pool import EngineInstance, EnginePool
-from voxgate.errors import ModelNotFoundError
+from voxgate.errors import ModelNotFoundError, ServiceUnavailableError
 from voxgate.models.sources import ModelSourceContext, ModelSources
 
 E = TypeVar("E", bound=EngineBase)
@@ -35,12 +42,15 @@ class Runtime:
         pool: EnginePool,
         model_sources: ModelSources,
         transcoder: Transcoder | None,
+        chat: dict[str, ChatProxy] | None = None,
     ) -> None:
         self.config = config
         self.hooks = hooks
         self.pool = pool
         self.model_sources = model_sources
         self.transcoder = transcoder
+        self.chat = chat or {}
+        self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:
         """The instance serving ``model`` for ``task``; 404 ``model_not_found`` if none."""
@@ -56,6 +66,34 @@ class Runtime:
     def tts_engine(self, model: str) -> EngineInstance[TtsEngine]:
         """The TTS instance for an OpenAI model id."""
         return _pick(self.pool.tts, self.instance_name(model, "tts"), model)
+
+    def chat_proxy(self, model: str) -> ChatProxy:
+        """The chat proxy for a model id; 503 saying how to configure one when there is none."""
+        if not self.chat:
+            raise ServiceUnavailableError(
+                "No upstream LLM is configured for chat completions: add a [chat.<name>] "
+                'table with kind = "openai" and base_url (or set CHAT_COMPLETION_BASE_URL '
+                "with the default config). See docs/self-hosting/chat.md.",
+                code="upstream_not_configured",
+                headers={"x-should-retry": "false"},
+            )
+        name = self.instance_name(model, "chat")
+        proxy = self.chat.get(name)
+        if proxy is None:
+            raise ModelNotFoundError(model)
+        return proxy
+
+    async def start(self) -> None:
+        """Start the engine pool and open the chat proxies' connections."""
+        self.pool.start()
+        for proxy in self.chat.values():
+            await proxy.start()
+
+    async def aclose(self) -> None:
+        """Close chat connections, then stop and unload the engines."""
+        for proxy in self.chat.values():
+            await proxy.aclose()
+        await self.pool.close()
 
 
 def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineInstance[E]:
@@ -81,6 +119,10 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
 
     stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
     tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}
+    chat = {
+        i.name: registry.chat[i.kind](i.options, context(i.name))
+        for i in config.instances_for("chat")
+    }
     transcoder = None
     if registry.transcoder:
         kind, cls = min(registry.transcoder.items())
@@ -91,4 +133,5 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
         pool=EnginePool(stt, tts),
         model_sources=sources,
         transcoder=transcoder,
+        chat=chat,
     )

@@ -216,6 +216,21 @@ class TtsEngine(EngineBase):
     ) -> Iterator[PcmAudio]:
         """Yield audio for ``text`` in order, float32 mono at the engine's own rate."""
 
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
+        """Raise ``InvalidRequestError`` if this engine cannot speak with ``voice`` and ``options``.
+
+        Lets callers that have no text yet (chat replies) fail before their response starts.
+        The default synthesizes one short word and throws it away; engines override it with
+        a check that costs nothing.
+        """
+        chunks = iter(self.synthesize("Hi.", voice, options))
+        try:
+            next(chunks, None)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
 
 # -- audio transcoding ------------------------------------------------------------------------
 
@@ -263,7 +278,11 @@ class Transcoder(Component):
 
 
 class ChatProxy(Component):
-    """Forwards OpenAI chat bodies to an upstream LLM; async because it is pure I/O."""
+    """Forwards OpenAI chat bodies to an upstream LLM; async because it is pure I/O.
+
+    Failures are ``OpenAIError``s: the upstream's own 4xx passed through (``UpstreamError``),
+    ``BadGatewayError`` when it cannot be reached, ``GatewayTimeoutError`` when it is too slow.
+    """
 
     async def start(self) -> None:
         """Open pooled connections; called once in the app's lifespan."""
@@ -271,10 +290,20 @@ class ChatProxy(Component):
     async def aclose(self) -> None:
         """Close connections at shutdown."""
 
+    def check_ready(self) -> None:
+        """Raise an ``OpenAIError`` (503) if requests cannot be forwarded, e.g. no upstream URL.
+
+        Called before any input audio is transcribed, so a misconfigured server fails fast.
+        """
+
     @abstractmethod
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """One non-streaming chat completion."""
 
     @abstractmethod
     def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The chunks of a streaming chat completion, parsed from SSE."""
+        """The chunks of a streaming chat completion, parsed from SSE (``[DONE]`` ends it).
+
+        The request is sent on the first ``anext``; upstream errors surface there, before the
+        caller has sent anything to its own client.
+        """

@@ -14,11 +14,14 @@ CREATED = 1_735_689_600  # 2025-01-01T00:00:00Z
 
 
 def list_models(config: ServerConfig) -> list[Model]:
-    """Instance names (owned by ``voxgate``) and ``[models]`` aliases, in config order."""
+    """Engine instance names (owned by ``voxgate``) and ``[models]`` aliases, in config order.
+
+    Chat proxies are not listed: their model ids are the upstream LLM's.
+    """
     models = [
         Model(id=name, created=CREATED, owned_by="voxgate")
-        for name in config.instances
-        if name not in config.models
+        for name, instance in config.instances.items()
+        if name not in config.models and instance.task != "chat"
     ]
     models += [
         Model(id=alias, created=CREATED, owned_by=route.owned_by)

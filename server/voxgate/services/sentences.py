@@ -154,3 +154,29 @@ def _packed(items: list[str], limit: int) -> list[str]:
         else:
             packed.append(item)
     return packed
+
+
+class SentenceBuffer:
+    """Text that arrives in pieces (an LLM's stream), released one complete sentence at a time.
+
+    A sentence is complete once the next one has begun, so ``Dr.`` or ``3.`` at the end of
+    the text so far never ends one early; ``flush`` releases what is left.
+    """
+
+    def __init__(self) -> None:
+        self._text = ""
+
+    def feed(self, delta: str) -> list[str]:
+        """Add ``delta``; the sentences it completed."""
+        self._text += delta
+        found = sentences(self._text)
+        if len(found) < 2:  # noqa: PLR2004 - the last sentence may still grow
+            return []
+        tail = " " if self._text[-1:].isspace() else ""
+        self._text = found[-1] + tail
+        return found[:-1]
+
+    def flush(self) -> list[str]:
+        """The rest of the text, as sentences."""
+        rest, self._text = sentences(self._text), ""
+        return rest

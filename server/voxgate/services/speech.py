@@ -204,6 +204,22 @@ async def sse_body(
         await stream.aclose()
 
 
+async def encoded_pieces(job: SpeechJob, transcoder: Transcoder) -> AsyncGenerator[bytes, None]:
+    """Each piece encoded as it is made, for callers with events of their own (chat).
+
+    Errors raise; the engine is released however the iteration ends.
+    """
+    stream, first = await start(job)
+    encoder = encoder_for(job, transcoder)
+    try:
+        async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
+            async for data, _ in encoded:
+                if data:
+                    yield data
+    finally:
+        await stream.aclose()
+
+
 async def _encoded(
     job: SpeechJob,
     stream: EngineStream[list[PcmAudio]],

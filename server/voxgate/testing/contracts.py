@@ -33,6 +33,7 @@ from voxgate.engines.base import (
     Voice,
     VoiceChoice,
 )
+from voxgate.errors import InvalidRequestError
 from voxgate.models.sources import ModelSourceContext, ModelSources
 from voxgate.plugins.hooks import Hooks
 from voxgate.plugins.manager import make_plugin_manager
@@ -137,6 +138,12 @@ class TtsEngineContract(_EngineContract):
         slow = self._synthesize(loaded, speed=0.5).duration
         assert fast < normal < slow
         assert math.isclose(normal / fast, 2.0, rel_tol=0.3)
+
+    def test_check_accepts_its_voices_and_rejects_others(self, loaded: TtsEngine) -> None:
+        loaded.check(self._voice(loaded), SpeechOptions())
+        with pytest.raises(InvalidRequestError) as caught:
+            loaded.check(VoiceChoice(voice_id="no-such-voice-anywhere"), SpeechOptions())
+        assert caught.value.param == "voice"
 
     def test_can_stop_early(self, loaded: TtsEngine) -> None:
         generator = loaded.synthesize(

@@ -157,13 +157,17 @@ class FakeTtsEngine(TtsEngine):
     def voices(self) -> list[Voice]:
         return [Voice(id=v, name=v.title(), languages=["en"]) for v in self._cfg.voices]
 
-    def synthesize(
-        self, text: str, voice: VoiceChoice, options: SpeechOptions
-    ) -> Iterator[PcmAudio]:
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:  # noqa: ARG002
         cfg = self._cfg
         if voice.voice_id not in cfg.voices:
             msg = f"Voice `{voice.voice_id}` is not one of {', '.join(cfg.voices)}."
             raise InvalidRequestError(msg, param="voice")
+
+    def synthesize(
+        self, text: str, voice: VoiceChoice, options: SpeechOptions
+    ) -> Iterator[PcmAudio]:
+        cfg = self._cfg
+        self.check(voice, options)
         frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
         try:
             for _word in text.split():

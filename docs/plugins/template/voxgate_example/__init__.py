@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, cast
 import msgspec
 from voxgate import (
     ConfigBase,
+    InvalidRequestError,
     PcmAudio,
     SpeechOptions,
     TtsCapabilities,
@@ -69,6 +70,13 @@ class ExampleEngine(TtsEngine):
         """The voices this engine offers."""
         return [Voice(id="tone", name="Tone", languages=["en"])]
 
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
+        """Reject what this engine cannot do, cheaply: voxgate calls it before responding."""
+        if voice.voice_id != "tone":
+            # `param` names the request field at fault: the client gets a 400 about `voice`
+            msg = f"Voice `{voice.voice_id}` is not available; this engine has `tone`."
+            raise InvalidRequestError(msg, param="voice")
+
     def synthesize(
         self, text: str, voice: VoiceChoice, options: SpeechOptions
     ) -> Iterator[PcmAudio]:
@@ -77,6 +85,7 @@ class ExampleEngine(TtsEngine):
         if np is None:
             msg = "ExampleEngine.synthesize called before load()"
             raise RuntimeError(msg)
+        self.check(voice, options)
         cfg = cast("ExampleConfig", self.config)  # voxgate decodes the table into Config
         for word in text.split():
             seconds = SECONDS_PER_LETTER * len(word) / options.speed

@@ -1,0 +1,223 @@
+"""The chat proxy kind ``openai``: forward chat bodies to an OpenAI-compatible endpoint.
+
+One pooled ``httpx.AsyncClient`` per instance. Only connections that could not be opened are
+retried (httpx's transport retries); a request that reached the upstream is never repeated.
+Upstream 4xx answers pass through with their status and envelope; an unreachable upstream is
+a 502 and a slow one a 504, so clients can tell the server's faults from the LLM's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+import structlog
+
+from voxgate import (
+    BadGatewayError,
+    ChatProxy,
+    ComponentContext,
+    ConfigBase,
+    GatewayTimeoutError,
+    OpenAIError,
+    ServiceUnavailableError,
+    UpstreamError,
+)
+from voxgate_openai_upstream.config import BASE_URL_ENV, MODEL_ENV, OpenAIUpstreamConfig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+log = structlog.get_logger("voxgate.chat.upstream")
+
+NOT_CONFIGURED = (
+    "No upstream LLM is configured for chat completions: set CHAT_COMPLETION_BASE_URL "
+    "(and CHAT_COMPLETION_API_KEY if it needs one), or `base_url` in the [chat.{name}] table "
+    "of the config file. See docs/self-hosting/chat.md."
+)
+CLIENT_ERROR_MIN, SERVER_ERROR_MIN = 400, 500
+AUTH_STATUSES = frozenset({401, 403})
+
+
+class OpenAIUpstream(ChatProxy):
+    """``POST {base_url}/chat/completions``, plain or streamed."""
+
+    kind: ClassVar[str] = "openai"
+    Config: ClassVar[type[ConfigBase]] = OpenAIUpstreamConfig
+
+    def __init__(
+        self,
+        config: ConfigBase,
+        context: ComponentContext,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(config, context)
+        assert isinstance(config, OpenAIUpstreamConfig)  # noqa: S101
+        self.options = config
+        env = os.environ if environ is None else environ
+        self.base_url = config.base_url or env.get(BASE_URL_ENV) or None
+        self.model = config.model or env.get(MODEL_ENV) or None
+        self._api_key = env.get(config.api_key_env) or None
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool (nothing to open without an upstream)."""
+        if self.base_url is None or self._client is not None:
+            return
+        headers = dict(self.options.headers)
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        limits = httpx.Limits(
+            max_connections=self.options.max_connections,
+            max_keepalive_connections=min(self.options.max_connections, 20),
+        )
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(self.options.timeout, connect=self.options.connect_timeout),
+            transport=httpx.AsyncHTTPTransport(retries=self.options.retries, limits=limits),
+        )
+        log.info("chat upstream", instance=self.context.instance, base_url=self.base_url)
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def check_ready(self) -> None:
+        """503 with instructions when no upstream URL is known."""
+        if self.base_url is None:
+            raise ServiceUnavailableError(
+                NOT_CONFIGURED.format(name=self.context.instance),
+                code="upstream_not_configured",
+                headers={"x-should-retry": "false"},
+            )
+
+    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One chat completion."""
+        client = self._ready_client()
+        try:
+            response = await client.post("chat/completions", json=self._outgoing(body, False))
+        except httpx.TimeoutException as exc:
+            raise _timeout(exc) from None
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from None
+        if response.status_code >= CLIENT_ERROR_MIN:
+            raise _upstream_error(response.status_code, response.content)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise BadGatewayError("The upstream LLM answered something that is not JSON.")
+        return data
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The parsed ``chat.completion.chunk`` objects, until ``[DONE]``."""
+        client = self._ready_client()
+        try:
+            async with client.stream(
+                "POST", "chat/completions", json=self._outgoing(body, True)
+            ) as response:
+                if response.status_code >= CLIENT_ERROR_MIN:
+                    raise _upstream_error(response.status_code, await response.aread())
+                async for data in _sse_data(response):
+                    if data == "[DONE]":
+                        return
+                    yield _chunk(data)
+        except httpx.TimeoutException as exc:
+            raise _timeout(exc) from None
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from None
+
+    def _ready_client(self) -> httpx.AsyncClient:
+        self.check_ready()
+        if self._client is None:
+            msg = "The chat proxy was used before the server started it."
+            raise ServiceUnavailableError(msg)
+        return self._client
+
+    def _outgoing(self, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+        """The body as sent: the configured model in place of the client's, ``stream`` set."""
+        out = {**body, "stream": stream}
+        if not stream:
+            out.pop("stream_options", None)
+        if self.model is not None:
+            out["model"] = self.model
+        return out
+
+
+async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event (multi-line data joined, comments skipped)."""
+    lines: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if lines:
+                yield "\n".join(lines)
+                lines = []
+        elif line.startswith("data:"):
+            lines.append(line[5:].removeprefix(" "))
+    if lines:
+        yield "\n".join(lines)
+
+
+def _chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise BadGatewayError("The upstream LLM streamed an event that is not JSON.") from None
+    if not isinstance(chunk, dict):
+        raise BadGatewayError("The upstream LLM streamed an event that is not an object.")
+    if "error" in chunk:
+        raise _from_envelope(CLIENT_ERROR_MIN, chunk, mid_stream=True)
+    return chunk
+
+
+def _upstream_error(status: int, content: bytes) -> OpenAIError:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = content.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
+        body = {"error": {"message": text}}
+    return _from_envelope(status, body)
+
+
+def _from_envelope(status: int, body: dict[str, Any], *, mid_stream: bool = False) -> OpenAIError:
+    """OpenAI's ``{"error": {...}}``, FastAPI's ``{"detail": ...}`` or a bare string."""
+    error = body.get("error", body.get("detail"))
+    fields: dict[str, Any] = error if isinstance(error, dict) else {"message": error}
+    message = str(fields.get("message") or f"HTTP {status}")
+    log.warning("chat upstream error", status=status, message=message[:200])
+    if status >= SERVER_ERROR_MIN or mid_stream:
+        return BadGatewayError(f"The upstream LLM failed: {message}")
+    if status in AUTH_STATUSES:
+        message = (
+            f"The upstream LLM refused voxgate's credentials (its key is the one named by "
+            f"`api_key_env`, CHAT_COMPLETION_API_KEY by default): {message}"
+        )
+    return UpstreamError(
+        status,
+        message,
+        error_type=_text(fields.get("type")),
+        param=_text(fields.get("param")),
+        code=_text(fields.get("code")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _timeout(exc: httpx.TimeoutException) -> GatewayTimeoutError:
+    kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+    return GatewayTimeoutError(f"Timed out {kind} the upstream LLM.")
+
+
+def _unreachable(base_url: str | None, exc: httpx.TransportError) -> BadGatewayError:
+    log.warning("chat upstream unreachable", base_url=base_url, error=str(exc))
+    return BadGatewayError(f"The upstream LLM at {base_url} cannot be reached: {exc}")

@@ -1,0 +1,411 @@
+"""Chat completions with audio: transcribe input audio, ask the upstream LLM, speak its answer.
+
+The upstream only ever sees text: every ``input_audio`` part becomes a text part holding its
+transcript, an assistant message that points at an earlier spoken reply gets that reply's
+transcript, and the audio fields are taken out. Everything else in the body passes through.
+
+Transcripts of input audio are cached by content hash, so each turn of a long conversation
+transcribes only its new audio. Validation (body, models, voice, the audio itself, the
+upstream's own answer) all happens before the response starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import dataclasses
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+import structlog
+
+from voxgate.engines.base import AudioDecodeError, ChatProxy, SttEngine
+from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, param_from_msgspec
+from voxgate.services import speech
+from voxgate.services import transcription as stt
+from voxgate.services.sentences import pieces
+from voxgate.wire.chat import (
+    AUDIO_FIELDS,
+    EXTENSION_FIELDS,
+    SPEECH_FORMATS,
+    AudioReference,
+    ChatRequest,
+    InputAudio,
+    MessageAudio,
+)
+from voxgate.wire.speech import SpeechRequest
+from voxgate.wire.transcription import TranscriptionRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from voxgate.engines.pool import EngineInstance
+    from voxgate.runtime import Runtime
+
+log = structlog.get_logger("voxgate.chat")
+
+T = TypeVar("T")
+
+AUDIO_TTL_SECONDS = 3600  # how long a reply's audio id can be referred to, as OpenAI's
+MAX_AUDIO_CHOICES = 8  # every choice is synthesized: bound the work one request can ask for
+MEMORY_ENTRIES = 4096
+WAV_HEADER_BYTES = 44  # the transcoder's one streaming header: RIFF, fmt, data
+
+
+class ChatMemory:
+    """What chat remembers between requests: transcripts by audio hash, reply audio by id.
+
+    Both are bounded (least recently used go first); reply ids also expire.
+    """
+
+    def __init__(self, entries: int = MEMORY_ENTRIES) -> None:
+        self._entries = entries
+        self._transcripts: OrderedDict[str, str] = OrderedDict()
+        self._replies: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self.transcribed = 0  # input audio parts actually transcribed (not from the cache)
+
+    def transcript(self, key: str) -> str | None:
+        """A cached transcript of input audio."""
+        text = self._transcripts.get(key)
+        if text is not None:
+            self._transcripts.move_to_end(key)
+        return text
+
+    def remember_transcript(self, key: str, text: str) -> None:
+        """Cache the transcript of input audio."""
+        self._put(self._transcripts, key, text)
+
+    def new_reply(self, transcript: str) -> tuple[str, int]:
+        """An id and expiry for a spoken reply, remembered with its transcript."""
+        audio_id = f"audio_{secrets.token_hex(12)}"
+        expires_at = int(time.time()) + AUDIO_TTL_SECONDS
+        self._put(self._replies, audio_id, (transcript, expires_at))
+        return audio_id, expires_at
+
+    def update_reply(self, audio_id: str, transcript: str) -> None:
+        """Set the transcript of a reply whose text streamed in after its id was made."""
+        entry = self._replies.get(audio_id)
+        if entry is not None:
+            self._replies[audio_id] = (transcript, entry[1])
+
+    def reply_transcript(self, audio_id: str) -> str | None:
+        """The transcript of a spoken reply that has not expired."""
+        entry = self._replies.get(audio_id)
+        if entry is None or entry[1] < time.time():
+            return None
+        return entry[0]
+
+    def _put(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self._entries:
+            table.popitem(last=False)
+
+
+def memory(runtime: Runtime) -> ChatMemory:
+    """This app's chat memory."""
+    found = runtime.state.get("chat_memory")
+    if not isinstance(found, ChatMemory):
+        found = runtime.state["chat_memory"] = ChatMemory()
+    return found
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """An ``input_audio`` content part, where it sits and its decoded bytes."""
+
+    message: int
+    part: int
+    data: bytes
+
+    @property
+    def param(self) -> str:
+        """The part's path in the request, for error ``param``s."""
+        return f"messages[{self.message}].content[{self.part}].input_audio"
+
+
+@dataclass(frozen=True)
+class ChatJob:
+    """A validated chat request: the proxy, the body to forward, and how to speak the reply."""
+
+    request: ChatRequest
+    proxy: ChatProxy
+    body: dict[str, Any]
+    audio_parts: list[AudioPart]
+    stt_instance: EngineInstance[SttEngine] | None
+    speech: speech.SpeechJob | None  # a template: ``texts`` is filled per reply
+
+    @property
+    def stream(self) -> bool:
+        """The client asked for SSE chunks."""
+        return bool(self.request.stream)
+
+
+def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
+    """Check everything that needs no engine and no upstream; build the body to forward."""
+    try:
+        request = msgspec.convert(raw, ChatRequest)
+    except msgspec.ValidationError as exc:
+        message, param = param_from_msgspec(str(exc))
+        raise InvalidRequestError(message + ".", param=param) from None
+    proxy = runtime.chat_proxy(request.model)
+    proxy.check_ready()
+    speech_job = _speech_template(runtime, request) if request.wants_audio else None
+    if speech_job is not None and (request.n or 1) > MAX_AUDIO_CHOICES:
+        raise InvalidRequestError(
+            f"With audio output, `n` can be at most {MAX_AUDIO_CHOICES} on this server.",
+            param="n",
+        )
+    messages, parts = _messages(runtime, request.messages)
+    stt_instance = None
+    if parts:
+        stt_instance = _renamed_param(
+            lambda: runtime.stt_engine(request.transcription_model), "transcription_model"
+        )
+    body = {
+        key: value
+        for key, value in raw.items()
+        if key not in EXTENSION_FIELDS and key not in AUDIO_FIELDS
+    }
+    body["messages"] = messages
+    return ChatJob(
+        request=request,
+        proxy=proxy,
+        body=body,
+        audio_parts=parts,
+        stt_instance=stt_instance,
+        speech=speech_job,
+    )
+
+
+def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob:
+    """The speech model, voice and format, checked as ``/v1/audio/speech`` checks them."""
+    audio = request.audio
+    if audio is None:
+        raise InvalidRequestError(
+            'Audio output needs `audio: {"voice": …, "format": …}` alongside `modalities`.',
+            param="audio",
+        )
+    # a stream carries 24 kHz pcm16 whatever the format asked (as OpenAI's does)
+    response_format = "pcm" if request.stream else SPEECH_FORMATS[audio.format]
+    template = SpeechRequest(
+        model=request.speech_model,
+        input=".",
+        voice=audio.voice,
+        response_format=response_format,  # type: ignore[arg-type]
+    )
+    return _renamed_param(
+        lambda: speech.plan(runtime, template),
+        "speech_model",
+        voice="audio.voice",
+        response_format="audio.format",
+    )
+
+
+def _renamed_param(call: Callable[[], T], model: str, **renames: str) -> T:
+    """Run ``call``; errors about ``model`` (or the other names) get this endpoint's names."""
+    try:
+        result = call()
+    except OpenAIError as exc:
+        if exc.param == "model":
+            exc.param = model
+        elif exc.param in renames:
+            exc.param = renames[exc.param]
+        raise
+    return result
+
+
+def _messages(
+    runtime: Runtime, messages: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[AudioPart]]:
+    """Messages with spoken replies resolved to their transcripts, and the audio to transcribe."""
+    out: list[dict[str, Any]] = []
+    parts: list[AudioPart] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequestError("Each message must be an object.", param=f"messages[{index}]")
+        message = dict(message)  # noqa: PLW2901 - a copy: the client's body is not edited
+        if "audio" in message:
+            message = _resolve_reply_audio(runtime, index, message)  # noqa: PLW2901
+        content = message.get("content")
+        if isinstance(content, list):
+            for part_index, part in enumerate(content):
+                if isinstance(part, dict) and part.get("type") == "input_audio":
+                    parts.append(_audio_part(index, part_index, part))
+        out.append(message)
+    return out, parts
+
+
+def _resolve_reply_audio(runtime: Runtime, index: int, message: dict[str, Any]) -> dict[str, Any]:
+    """``{"role": "assistant", "audio": {"id"}}`` -> the reply's transcript as its content."""
+    param = f"messages[{index}].audio"
+    try:
+        reference = msgspec.convert(message.pop("audio"), AudioReference)
+    except msgspec.ValidationError:
+        raise InvalidRequestError(
+            'An assistant message\'s `audio` must be `{"id": "<audio id>"}`.', param=param
+        ) from None
+    transcript = memory(runtime).reply_transcript(reference.id)
+    if transcript is not None:
+        if not message.get("content"):
+            message["content"] = transcript
+        return message
+    if message.get("content"):
+        return message  # the client kept the text: an expired id costs nothing
+    raise InvalidRequestError(
+        f"Audio `{reference.id}` is unknown or has expired; send the reply's transcript as "
+        "the message `content` instead.",
+        param=f"{param}.id",
+    )
+
+
+def _audio_part(index: int, part_index: int, part: dict[str, Any]) -> AudioPart:
+    where = f"messages[{index}].content[{part_index}].input_audio"
+    try:
+        audio = msgspec.convert(part.get("input_audio"), InputAudio)
+        data = base64.b64decode(audio.data, validate=True)
+    except (msgspec.ValidationError, binascii.Error):
+        raise InvalidRequestError(
+            '`input_audio` must be `{"data": "<base64 audio>", "format": "wav" | "mp3"}`.',
+            param=where,
+        ) from None
+    if not data:
+        raise InvalidRequestError("The input audio is empty.", param=where)
+    return AudioPart(message=index, part=part_index, data=data)
+
+
+async def check_speech(job: ChatJob) -> None:
+    """Ask the TTS engine whether it can use the voice, before the upstream is asked."""
+    template = job.speech
+    if template is None:
+        return
+    try:
+        await template.instance.run(lambda engine: engine.check(template.voice, template.options))
+    except OpenAIError as exc:
+        if exc.param == "voice":
+            exc.param = "audio.voice"
+        raise
+
+
+# -- input audio --------------------------------------------------------------------------
+
+
+async def forwarded_body(runtime: Runtime, job: ChatJob) -> dict[str, Any]:
+    """The body for the upstream, every ``input_audio`` part replaced by its transcript."""
+    if not job.audio_parts:
+        return job.body
+    transcripts = await asyncio.gather(
+        *(_transcript(runtime, job, part) for part in job.audio_parts)
+    )
+    messages = [dict(message) for message in job.body["messages"]]
+    for part, text in zip(job.audio_parts, transcripts, strict=True):
+        content = list(messages[part.message]["content"])
+        content[part.part] = {"type": "text", "text": text}
+        messages[part.message]["content"] = content
+    return {**job.body, "messages": messages}
+
+
+async def _transcript(runtime: Runtime, job: ChatJob, part: AudioPart) -> str:
+    instance = job.stt_instance
+    assert instance is not None  # noqa: S101 - plan() resolved it when there are parts
+    key = hashlib.sha256(instance.name.encode() + b"\0" + part.data).hexdigest()
+    cache = memory(runtime)
+    cached = cache.transcript(key)
+    if cached is not None:
+        return cached
+    if runtime.transcoder is None:
+        raise InvalidRequestError(
+            "This server has no audio decoder (the `pyav` transcoder is disabled).",
+            param=part.param,
+        )
+    try:
+        audio = await asyncio.to_thread(
+            runtime.transcoder.decode, part.data, instance.engine_class.sample_rate
+        )
+    except AudioDecodeError as exc:
+        raise InvalidRequestError(f"{exc}", param=part.param) from None
+    if len(audio) == 0:
+        raise InvalidRequestError("The input audio contains no audio.", param=part.param)
+    stt_job = stt.plan(TranscriptionRequest(model=job.request.transcription_model), {})
+    segments = await stt.collect(await stt.open_segments(instance, stt_job, audio))
+    text = stt.joined_text(segments)
+    cache.remember_transcript(key, text)
+    cache.transcribed += 1
+    return text
+
+
+# -- spoken replies -------------------------------------------------------------------------
+
+
+def speech_job(template: speech.SpeechJob, text: str) -> speech.SpeechJob:
+    """The template filled with one reply's text."""
+    request = msgspec.structs.replace(template.request, input=text)
+    return dataclasses.replace(template, request=request, texts=pieces(text))
+
+
+async def speak(runtime: Runtime, template: speech.SpeechJob, text: str) -> bytes:
+    """A whole reply, encoded in the requested format."""
+    transcoder = runtime.transcoder
+    assert transcoder is not None  # noqa: S101 - speech.plan() checked it
+    job = speech_job(template, text)
+    if not job.texts:
+        return b""
+    async with contextlib.aclosing(speech.encoded_pieces(job, transcoder)) as encoded:
+        data = b"".join([data async for data in encoded])
+    if job.request.response_format == "wav":
+        return _sized_wav(data)
+    return data
+
+
+def _sized_wav(data: bytes) -> bytes:
+    """The streaming WAV header (sizes unknown) given the real sizes: the reply is whole."""
+    if len(data) < WAV_HEADER_BYTES or not data.startswith(b"RIFF"):
+        return data
+    sizes = bytearray(data[:WAV_HEADER_BYTES])
+    sizes[4:8] = (len(data) - 8).to_bytes(4, "little")
+    sizes[40:44] = (len(data) - WAV_HEADER_BYTES).to_bytes(4, "little")
+    return bytes(sizes) + data[WAV_HEADER_BYTES:]
+
+
+async def add_audio(runtime: Runtime, job: ChatJob, reply: dict[str, Any]) -> dict[str, Any]:
+    """Speak every choice's message: ``message.audio`` filled and ``content`` null, as OpenAI."""
+    template = job.speech
+    if template is None:
+        return reply
+    choices = reply.get("choices")
+    messages = [
+        choice["message"]
+        for choice in (choices if isinstance(choices, list) else [])
+        if isinstance(choice, dict) and isinstance(choice.get("message"), dict)
+    ]
+    spoken = [m for m in messages if isinstance(m.get("content"), str) and m["content"].strip()]
+    audio = await asyncio.gather(*(speak(runtime, template, m["content"]) for m in spoken))
+    cache = memory(runtime)
+    for message, data in zip(spoken, audio, strict=True):
+        transcript = message["content"]
+        audio_id, expires_at = cache.new_reply(transcript)
+        message["audio"] = msgspec.to_builtins(
+            MessageAudio(
+                id=audio_id,
+                data=base64.b64encode(data).decode(),
+                expires_at=expires_at,
+                transcript=transcript,
+            )
+        )
+        message["content"] = None
+    return reply
+
+
+def engine_failure(exc: Exception) -> OpenAIError:
+    """What a client is told about an unexpected failure (the log has the details)."""
+    if isinstance(exc, OpenAIError):
+        return exc
+    log.error("chat failed", exc_info=exc)
+    return EngineError("Chat failed; the server log has the details.")
