@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from fake_upstream import FakeUpstream
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 VOXGATE = Path(sys.executable).parent / "voxgate"
@@ -134,10 +135,16 @@ def serve(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[Callable[.
 
 @pytest.fixture(scope="session")
 def default_server(
-    tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory,
+    subprocess_env: dict[str, str],
+    upstream_server: FakeUpstream,
 ) -> Iterator[Server]:
-    """``voxgate serve`` with no config file: the embedded default, real bundled engines."""
-    server = start_server(tmp_path_factory.mktemp("default"), subprocess_env, timeout=60)
+    """``voxgate serve`` with no config file: the embedded default, real bundled engines.
+
+    Its chat proxy reaches the fake LLM through the variables speaches users set.
+    """
+    env = {**subprocess_env, "CHAT_COMPLETION_BASE_URL": upstream_server.url}
+    server = start_server(tmp_path_factory.mktemp("default"), env, timeout=60)
     try:
         wait_ready(server, timeout=120)
         yield server
