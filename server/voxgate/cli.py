@@ -72,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(server.shutdown_timeout),
+        ws="websockets-sansio",  # the maintained websockets implementation (not "legacy")
         ws_max_size=16 * 1024 * 1024,
     )
     return 0

@@ -102,6 +102,8 @@ def configure_logging(
     logging.getLogger("uvicorn.access").disabled = True  # voxgate writes its own access line
     # faster-whisper logs several INFO lines per request; voxgate's access line says enough
     logging.getLogger("faster_whisper").setLevel(max(root.level, logging.WARNING))
+    # Coqui's synthesizer logs every input sentence at INFO: request text stays out of logs
+    logging.getLogger("TTS").setLevel(max(root.level, logging.WARNING))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
