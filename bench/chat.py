@@ -106,6 +106,7 @@ def main() -> None:
     upstream = FakeUpstream().start()
     upstream.reply = REPLY
     upstream.word_delay = args.word_delay
+    upstream.plain_latency = True  # a non-streamed answer takes as long to write
     process, base = serve_until_ready([], {"CHAT_COMPLETION_BASE_URL": upstream.url}, 120)
     try:
         with httpx.Client(base_url=base, timeout=120) as http:

@@ -14,8 +14,10 @@ from litestar.openapi import OpenAPIConfig
 from voxgate import __version__
 from voxgate.api.chat import chat_completions
 from voxgate.api.health import health, ready
+from voxgate.api.live import live_transcription
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
+from voxgate.api.realtime import realtime
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.errors import exception_handlers
@@ -68,8 +70,10 @@ def create_app(
             plugins_list,
             transcriptions,
             translations,
+            live_transcription,
             create_speech,
             chat_completions,
+            realtime,
         ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
         exception_handlers=exception_handlers(),

@@ -37,6 +37,7 @@ class FakeUpstream:
         self.reply = DEFAULT_REPLY
         self.slow_seconds = 3.0
         self.word_delay = 0.02
+        self.plain_latency = False  # non-streamed replies also take word_delay per word (bench)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.port = _free_port()
@@ -116,6 +117,8 @@ class FakeUpstream:
         if body.get("stream"):
             await self._stream(send, body, reply, n)
         else:
+            if self.plain_latency:
+                await asyncio.sleep(self.word_delay * len(reply.split()))
             await _respond(send, 200, _completion(body, reply, n))
 
     async def _stream(self, send: Any, body: dict[str, Any], reply: str, n: int) -> None:

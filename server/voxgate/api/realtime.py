@@ -1,0 +1,78 @@
+"""``WS /v1/realtime``: the OpenAI Realtime API (GA, or beta with ``OpenAI-Beta: realtime=v1``).
+
+The handler only moves frames: client frames go to the session, the session's events go to
+the socket from one sender task. When either side closes, the session cancels its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
+
+from voxgate.errors import OpenAIError
+from voxgate.runtime import Runtime
+from voxgate.services.realtime.session import RealtimeSession
+
+log = structlog.get_logger("voxgate.realtime")
+
+BROWSER_PROTOCOL = "realtime"
+BETA_PROTOCOL = "openai-beta.realtime-v1"
+DEFAULT_MODEL = "gpt-realtime"
+
+
+@websocket("/v1/realtime")
+async def realtime(socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]) -> None:
+    """One session per connection: transcription or conversation (``?model=…``)."""
+    offered = list(socket.scope.get("subprotocols") or ())
+    beta = "realtime=v1" in socket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
+    transcription = socket.query_params.get("intent") == "transcription"
+    model = socket.query_params.get("model") or DEFAULT_MODEL
+    await socket.accept(subprotocols=BROWSER_PROTOCOL if BROWSER_PROTOCOL in offered else None)
+    session = RealtimeSession(
+        runtime, kind="transcription" if transcription else "realtime", model=model, beta=beta
+    )
+    session.start()
+    if not transcription:
+        _warn_without_upstream(session, model)
+    open_sessions: set[RealtimeSession] = runtime.state.setdefault("realtime_sessions", set())
+    open_sessions.add(session)
+    sender = asyncio.create_task(_send_events(socket, session))
+    log.info("realtime session", session=session.config.id, kind=session.config.kind, beta=beta)
+    try:
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text, data = message.get("text"), message.get("bytes")
+            frame = text if isinstance(text, str) else data if isinstance(data, bytes) else b""
+            await session.receive(frame)
+            if sender.done():
+                break
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        await session.close()
+        open_sessions.discard(session)
+        log.info("realtime session closed", session=session.config.id)
+
+
+def _warn_without_upstream(session: RealtimeSession, model: str) -> None:
+    """A conversation with no LLM to talk to: say so now, not at the first response."""
+    try:
+        session.runtime.chat_proxy(model).check_ready()
+    except OpenAIError as exc:
+        session.send_error(exc)
+
+
+async def _send_events(socket: WebSocket[Any, Any, Any], session: RealtimeSession) -> None:
+    encoder = msgspec.json.Encoder()
+    while True:
+        event = await session.outbox.get()
+        await socket.send_data(encoder.encode(event).decode(), mode="text")
