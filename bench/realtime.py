@@ -82,7 +82,13 @@ def build_stream(count: int) -> tuple[np.ndarray, list[Utterance]]:
 
 
 def raw_times(
-    raw: Raw, stream: np.ndarray, utterances: list[Utterance], beam: int, *, record: bool = True
+    raw: Raw,
+    stream: np.ndarray,
+    utterances: list[Utterance],
+    beam: int,
+    *,
+    record: bool = True,
+    words: bool = True,
 ) -> None:
     """The engine alone on each utterance (best of 2), right after a pass: same machine state."""
     for utterance in utterances:
@@ -91,7 +97,7 @@ def raw_times(
         times = []
         for _ in range(2):
             started = time.perf_counter()
-            segments, _ = raw.model.transcribe(audio, beam_size=beam, word_timestamps=True)
+            segments, _ = raw.model.transcribe(audio, beam_size=beam, word_timestamps=words)
             list(segments)
             times.append(time.perf_counter() - started)
         if record:
@@ -195,13 +201,14 @@ def stream_once_openai(
         sender.start()
         stops = 0
         completed = 0
-        while completed < len(utterances) or sender.is_alive():
-            event = json.loads(socket.recv(timeout=60))
+        while sender.is_alive() or completed < stops:
+            try:
+                event = json.loads(socket.recv(timeout=1))
+            except TimeoutError:
+                continue
             events.append((time.perf_counter(), event))
             stops += event["type"] == "input_audio_buffer.speech_stopped"
             completed += event["type"] == "conversation.item.input_audio_transcription.completed"
-            if not sender.is_alive() and completed >= stops:
-                break
         sender.join()
     ends = {
         str(e["item_id"]): int(str(e["audio_end_ms"])) / 1000
@@ -213,6 +220,8 @@ def stream_once_openai(
         for t, e in events
         if e["type"] == "conversation.item.input_audio_transcription.completed"
     ]
+    if len(finals) != len(utterances):
+        print(f"  warning: {len(finals)} turns for {len(utterances)} utterances")
     for utterance in utterances:
         arrived, _, text = min(finals, key=lambda f: abs(f[1] - utterance.end))
         last_frame = min(int(utterance.end * 10), len(sent_at) - 1)
@@ -267,7 +276,8 @@ def main() -> None:
                     )
                 partials += sent
                 intervals += gaps
-                raw_times(raw, stream, utterances, args.beam)
+                # the a15t socket asks for word times; the Realtime API's transcripts have none
+                raw_times(raw, stream, utterances, args.beam, words=args.protocol == "a15t")
         finally:
             process.terminate()
             process.wait(timeout=30)
