@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import wave
 from datetime import UTC, datetime, timedelta
@@ -379,7 +380,7 @@ def test_a_final_waits_out_a_full_engine_queue(plugins):
     with client(plugins, BUSY_TOML) as http, http.websocket_connect(PATH) as socket:
         _hold_the_engine_with_a_partial(http, socket)
         time.sleep(0.3)  # the final is refused at least once meanwhile
-        fakes.GATES["live"].set()
+        fakes.GATES.setdefault("live", threading.Event()).set()
         socket.send_text(json.dumps({"done": True}))
         messages, code = until_close(socket)
     assert code == 1000
@@ -393,7 +394,7 @@ def test_a_final_that_never_gets_the_engine_ends_the_session(plugins, monkeypatc
         with http.websocket_connect(PATH) as socket:
             _hold_the_engine_with_a_partial(http, socket)
             messages, code = until_close(socket)
-        fakes.GATES["live"].set()
+        fakes.GATES.setdefault("live", threading.Event()).set()
     assert code == 1013
     [error] = messages
     assert error["error"]["code"] == "rate_limit_exceeded"
@@ -421,7 +422,9 @@ def test_a_client_leaving_mid_session_cancels_everything(plugins):
             time.sleep(0.01)
         assert _live_tasks(http) == []
         assert instance.waiting == 0
-        fakes.GATES["live"].set()  # the engine step in flight finishes, then the slot is freed
+        # the engine step in flight finishes, then the slot is freed (the engine thread may not
+        # have reached its gate yet: setdefault makes whichever side comes first create it)
+        fakes.GATES.setdefault("live", threading.Event()).set()
         deadline = time.monotonic() + 10
         while instance.active and time.monotonic() < deadline:
             time.sleep(0.01)
