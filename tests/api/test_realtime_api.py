@@ -275,6 +275,31 @@ def test_beta_names_with_the_openai_beta_header(server):
     assert events[-1]["transcript"] == HEARD
 
 
+def test_many_sessions_at_once(server):
+    """Eight transcription sessions stream and commit together; each gets its own transcript."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    audio = SPEECH[: 2 * 24_000 * 2]
+
+    def one_session(number: int) -> dict:
+        with connect(f"ws://{server}/v1/realtime?intent=transcription") as socket:
+            json.loads(socket.recv(timeout=10))
+            update = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+            socket.send(json.dumps({"type": "session.update", "session": update}))
+            for piece in chunks(audio):
+                socket.send(json.dumps({"type": "input_audio_buffer.append", "audio": piece}))
+            socket.send(json.dumps({"type": "input_audio_buffer.commit", "event_id": f"c{number}"}))
+            events = raw_events_until(
+                socket, "conversation.item.input_audio_transcription.completed", timeout=60
+            )
+            return {"session": events[0]["session"]["id"], "completed": events[-1]}
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one_session, range(8)))
+    assert len({r["session"] for r in results}) == 8
+    assert all(r["completed"]["transcript"] == HEARD for r in results)
+
+
 # -- conversation sessions ----------------------------------------------------------------------
 
 
