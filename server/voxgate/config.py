@@ -55,6 +55,16 @@ class ServerSettings(ConfigBase):
     shutdown_timeout: Annotated[
         float, msgspec.Meta(gt=0, description="Seconds to let requests finish at shutdown.")
     ] = 10.0
+    max_websockets: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description=(
+                "WebSocket sessions open at once (realtime and live transcription); beyond: "
+                "the handshake gets 503."
+            ),
+        ),
+    ] = 256
 
 
 class AuthSettings(ConfigBase):

@@ -18,7 +18,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from voxgate.errors import AuthenticationError, error_body
+from voxgate.errors import AuthenticationError, OpenAIError, error_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -166,7 +166,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
             "Incorrect API key provided." if presented else _MISSING_KEY_MESSAGE
         )
         if scope["type"] == ScopeType.WEBSOCKET:
-            await _reject_websocket(scope, send, error)
+            await reject_websocket(scope, send, error)
             return
         raise error
 
@@ -177,8 +177,13 @@ _MISSING_KEY_MESSAGE = (
 )
 
 
-async def _reject_websocket(scope: Scope, send: Send, error: AuthenticationError) -> None:
-    """Refuse the handshake with an HTTP 401 when the server supports it, else close (1008)."""
+async def reject_websocket(
+    scope: Scope, send: Send, error: OpenAIError, close_code: int = 1008
+) -> None:
+    """Refuse the handshake with the error's HTTP status, or close with ``close_code``.
+
+    The HTTP answer needs the server's ``websocket.http.response`` extension (uvicorn has it).
+    """
     extensions: dict[str, Any] = scope.get("extensions") or {}
     if "websocket.http.response" in extensions:
         body = error_body(error.detail())
@@ -194,4 +199,4 @@ async def _reject_websocket(scope: Scope, send: Send, error: AuthenticationError
         )
         await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
     else:
-        await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
+        await send({"type": "websocket.close", "code": close_code, "reason": error.message[:120]})

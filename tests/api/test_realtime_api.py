@@ -499,3 +499,34 @@ def test_refused_without_a_key(plugins, fake_upstream):
     finally:
         runner.should_exit = True
         thread.join(timeout=10)
+
+
+def test_sessions_past_max_websockets_are_refused_with_503(plugins):
+    app = build_test_app("[server]\nmax_websockets = 1\n", plugins)
+    port = free_port()
+    runner = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
+    )
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    while not runner.started:
+        time.sleep(0.02)
+    url = f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
+    live = f"ws://127.0.0.1:{port}/v1/audio/transcriptions-realtime"
+    try:
+        with connect(url) as first:
+            assert json.loads(first.recv(timeout=10))["type"] == "session.created"
+            for refused_url in (url, live):
+                with pytest.raises(InvalidStatus) as refused:
+                    connect(refused_url)
+                response = refused.value.response
+                assert response.status_code == 503
+                assert json.loads(response.body)["error"]["code"] == "service_unavailable"
+        deadline = time.monotonic() + 5  # the slot is free again once the first has closed
+        while app.state.runtime.state.get("websockets_open") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with connect(url) as again:
+            assert json.loads(again.recv(timeout=10))["type"] == "session.created"
+    finally:
+        runner.should_exit = True
+        thread.join(timeout=10)

@@ -13,6 +13,7 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
+from voxgate.api.sockets import admitted
 from voxgate.runtime import Runtime
 from voxgate.services.realtime.live import Frame, LiveSession
 
@@ -22,6 +23,12 @@ async def live_transcription(
     socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]
 ) -> None:
     """Partial and final transcripts of streamed audio (auth is the middleware's job)."""
+    async with admitted(socket, runtime) as admission:
+        if admission:
+            await _serve(socket, runtime)
+
+
+async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     await socket.accept()
 
     async def receive() -> Frame:

@@ -15,6 +15,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
+from voxgate.api.sockets import admitted
 from voxgate.errors import OpenAIError
 from voxgate.runtime import Runtime
 from voxgate.services.realtime.session import RealtimeSession
@@ -29,6 +30,12 @@ DEFAULT_MODEL = "gpt-realtime"
 @websocket("/v1/realtime")
 async def realtime(socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]) -> None:
     """One session per connection: transcription or conversation (``?model=…``)."""
+    async with admitted(socket, runtime) as admission:
+        if admission:
+            await _serve(socket, runtime)
+
+
+async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     offered = list(socket.scope.get("subprotocols") or ())
     beta = "realtime=v1" in socket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
     transcription = socket.query_params.get("intent") == "transcription"

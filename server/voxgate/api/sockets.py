@@ -1,0 +1,44 @@
+"""Admission of WebSocket sessions: at most ``server.max_websockets`` open at once.
+
+Each session holds buffers, a VAD and tasks for as long as its socket lives, so the number
+open is bounded like every other resource; a client past the limit is refused at the
+handshake (503, or close code 1013 "try again later"), before anything is allocated.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from voxgate.errors import ServiceUnavailableError
+from voxgate.middleware import reject_websocket
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from litestar import WebSocket
+
+    from voxgate.runtime import Runtime
+
+TRY_AGAIN_LATER = 1013
+_OPEN = "websockets_open"
+
+
+@asynccontextmanager
+async def admitted(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> AsyncIterator[bool]:
+    """True while this socket holds one of the slots; False (and refused) when none is free."""
+    limit = runtime.config.server.max_websockets
+    if runtime.state.get(_OPEN, 0) >= limit:
+        error = ServiceUnavailableError(
+            f"This server holds {limit} WebSocket sessions at once (server.max_websockets); "
+            "try again later.",
+            headers={"Retry-After": "5"},
+        )
+        await reject_websocket(socket.scope, socket.send, error, close_code=TRY_AGAIN_LATER)
+        yield False
+        return
+    runtime.state[_OPEN] = runtime.state.get(_OPEN, 0) + 1
+    try:
+        yield True
+    finally:
+        runtime.state[_OPEN] -= 1
