@@ -8,6 +8,7 @@ Validation problems are 4xx, never 5xx: the SDK retries 5xx and would resend a 2
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -30,7 +31,7 @@ from litestar.status_codes import (
 from voxgate.wire.errors import ErrorDetail, ErrorResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from litestar.types import ExceptionHandlersMap
 
@@ -163,6 +164,21 @@ class UpstreamError(OpenAIError):
         self.status_code = status_code
         if error_type is not None:
             self.error_type = error_type
+
+
+@contextmanager
+def params_renamed(renames: Mapping[str, str]) -> Iterator[None]:
+    """Errors raised inside name their ``param`` as the caller's request does.
+
+    A shared check (``speech.plan``) says ``voice``; the chat endpoint that called it with
+    ``audio.voice`` renames it, so the client learns which of its own fields is wrong.
+    """
+    try:
+        yield
+    except OpenAIError as exc:
+        if exc.param is not None and exc.param in renames:
+            exc.param = renames[exc.param]
+        raise
 
 
 def error_body(detail: ErrorDetail) -> bytes:

@@ -30,7 +30,7 @@ async def chat_completions(
     try:  # the upstream's errors are still a clean error response here
         first = await anext(chunks, None)
     except BaseException:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chat_audio.close_chunks(chunks)
         raise
     if job.speech is None:
         events = chat_stream.passthrough(first, chunks)

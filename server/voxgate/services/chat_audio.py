@@ -21,13 +21,19 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 
 from voxgate.engines.base import AudioDecodeError, ChatProxy, SttEngine
-from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, param_from_msgspec
+from voxgate.errors import (
+    EngineError,
+    InvalidRequestError,
+    OpenAIError,
+    param_from_msgspec,
+    params_renamed,
+)
 from voxgate.services import speech
 from voxgate.services import transcription as stt
 from voxgate.services.sentences import pieces
@@ -44,14 +50,13 @@ from voxgate.wire.speech import SpeechRequest
 from voxgate.wire.transcription import TranscriptionRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
+    from voxgate.engines.base import Transcoder
     from voxgate.engines.pool import EngineInstance
     from voxgate.runtime import Runtime
 
 log = structlog.get_logger("voxgate.chat")
-
-T = TypeVar("T")
 
 AUDIO_TTL_SECONDS = 3600  # how long a reply's audio id can be referred to, as OpenAI's
 MAX_AUDIO_CHOICES = 8  # every choice is synthesized: bound the work one request can ask for
@@ -166,9 +171,8 @@ def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
     messages, parts = _messages(runtime, request.messages)
     stt_instance = None
     if parts:
-        stt_instance = _renamed_param(
-            lambda: runtime.stt_engine(request.transcription_model), "transcription_model"
-        )
+        with params_renamed({"model": "transcription_model"}):
+            stt_instance = runtime.stt_engine(request.transcription_model)
     body = {
         key: value
         for key, value in raw.items()
@@ -201,25 +205,9 @@ def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob
         voice=audio.voice,
         response_format=response_format,  # type: ignore[arg-type]
     )
-    return _renamed_param(
-        lambda: speech.plan(runtime, template),
-        "speech_model",
-        voice="audio.voice",
-        response_format="audio.format",
-    )
-
-
-def _renamed_param(call: Callable[[], T], model: str, **renames: str) -> T:
-    """Run ``call``; errors about ``model`` (or the other names) get this endpoint's names."""
-    try:
-        result = call()
-    except OpenAIError as exc:
-        if exc.param == "model":
-            exc.param = model
-        elif exc.param in renames:
-            exc.param = renames[exc.param]
-        raise
-    return result
+    renames = {"model": "speech_model", "voice": "audio.voice", "response_format": "audio.format"}
+    with params_renamed(renames):
+        return speech.plan(runtime, template)
 
 
 def _messages(
@@ -283,15 +271,9 @@ def _audio_part(index: int, part_index: int, part: dict[str, Any]) -> AudioPart:
 
 async def check_speech(job: ChatJob) -> None:
     """Ask the TTS engine whether it can use the voice, before the upstream is asked."""
-    template = job.speech
-    if template is None:
-        return
-    try:
-        await template.instance.run(lambda engine: engine.check(template.voice, template.options))
-    except OpenAIError as exc:
-        if exc.param == "voice":
-            exc.param = "audio.voice"
-        raise
+    if job.speech is not None:
+        with params_renamed({"voice": "audio.voice"}):
+            await speech.check_voice(job.speech)
 
 
 # -- input audio --------------------------------------------------------------------------
@@ -372,6 +354,39 @@ def _sized_wav(data: bytes) -> bytes:
     sizes[4:8] = (len(data) - 8).to_bytes(4, "little")
     sizes[40:44] = (len(data) - WAV_HEADER_BYTES).to_bytes(4, "little")
     return bytes(sizes) + data[WAV_HEADER_BYTES:]
+
+
+async def spoken(
+    transcoder: Transcoder, template: speech.SpeechJob, sentences: asyncio.Queue[str | None]
+) -> AsyncGenerator[bytes, None]:
+    """Encoded audio for sentences as they arrive (an LLM's stream), until ``None``.
+
+    Sentences that wait while the engine speaks go to it together: a fast LLM costs one
+    synthesis per batch, not one per sentence.
+    """
+    done = False
+    while not done:
+        batch: list[str] = []
+        sentence = await sentences.get()
+        while sentence is not None:
+            batch.append(sentence)
+            if sentences.empty():
+                break
+            sentence = sentences.get_nowait()
+        done = sentence is None
+        job = speech_job(template, " ".join(batch))
+        if not job.texts:
+            continue
+        async with contextlib.aclosing(speech.encoded_pieces(job, transcoder)) as audio:
+            async for data in audio:
+                yield data
+
+
+async def close_chunks(chunks: AsyncIterator[Any]) -> None:
+    """Close a chat proxy's chunk stream (and so its upstream response), if it can close."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def add_audio(runtime: Runtime, job: ChatJob, reply: dict[str, Any]) -> dict[str, Any]:

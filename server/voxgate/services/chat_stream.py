@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from voxgate.errors import sse_error_event
-from voxgate.services import speech
-from voxgate.services.chat_audio import ChatJob, ChatMemory, engine_failure, memory, speech_job
+from voxgate.services.chat_audio import (
+    ChatJob,
+    ChatMemory,
+    close_chunks,
+    engine_failure,
+    memory,
+    spoken,
+)
 from voxgate.services.sentences import SentenceBuffer
 from voxgate.wire.chat import DONE_FRAME, sse_frame
 
@@ -49,7 +55,7 @@ async def passthrough(
     except Exception as exc:  # noqa: BLE001 - the status line is gone: an SSE error event
         yield sse_error_event(engine_failure(exc))
     finally:
-        await _aclose(chunks)
+        await close_chunks(chunks)
 
 
 async def with_audio(
@@ -66,13 +72,7 @@ async def with_audio(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
-        await _aclose(chunks)
-
-
-async def _aclose(chunks: AsyncIterator[Any]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
+        await close_chunks(chunks)
 
 
 @dataclass
@@ -174,34 +174,18 @@ class _Relay:
         return choice
 
     async def _speak(self, choice: _Choice) -> None:
-        """Synthesize the choice's sentences as they complete; several waiting go together."""
-        done = False
-        while not done:
-            batch: list[str] = []
-            sentence = await choice.sentences.get()
-            while sentence is not None:
-                batch.append(sentence)
-                if choice.sentences.empty():
-                    break
-                sentence = choice.sentences.get_nowait()
-            done = sentence is None
-            if batch:
-                await self._speak_batch(choice, " ".join(batch))
+        """Speak the choice's sentences as they complete, then close its audio."""
+        audio = spoken(self.transcoder, self.template, choice.sentences)
+        async with contextlib.aclosing(audio) as pcm:
+            async for data in pcm:
+                for start in range(0, len(data), FRAME_BYTES):
+                    frame = base64.b64encode(data[start : start + FRAME_BYTES]).decode()
+                    self._send_delta(choice, {"id": choice.audio_id, "data": frame})
         transcript = "".join(choice.text)
         self.memory.update_reply(choice.audio_id, transcript)
         self._send_delta(choice, {"id": choice.audio_id, "expires_at": choice.expires_at})
         if choice.finish is not None:
             self._send({**self.envelope, "choices": [choice.finish]})
-
-    async def _speak_batch(self, choice: _Choice, text: str) -> None:
-        job = speech_job(self.template, text)
-        if not job.texts:
-            return
-        async with contextlib.aclosing(speech.encoded_pieces(job, self.transcoder)) as pcm:
-            async for data in pcm:
-                for start in range(0, len(data), FRAME_BYTES):
-                    frame = base64.b64encode(data[start : start + FRAME_BYTES]).decode()
-                    self._send_delta(choice, {"id": choice.audio_id, "data": frame})
 
     def _send_delta(self, choice: _Choice, audio: dict[str, Any]) -> None:
         delta = {"index": choice.index, "delta": {"audio": audio}, "finish_reason": None}

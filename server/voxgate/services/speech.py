@@ -156,6 +156,11 @@ async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmA
     return stream, first
 
 
+async def check_voice(job: SpeechJob) -> None:
+    """Ask the engine whether it can speak with the job's voice and options (no text yet)."""
+    await job.instance.run(lambda engine: engine.check(job.voice, job.options))
+
+
 def encoder_for(job: SpeechJob, transcoder: Transcoder) -> AudioEncoder:
     """One streaming encoder for this response."""
     return transcoder.encoder(job.request.response_format, job.sample_rate)
@@ -169,15 +174,12 @@ async def audio_body(
 ) -> AsyncIterator[bytes]:
     """Encoded bytes as pieces arrive (h2oGPT ``stream_strip=false``: a WAV per piece)."""
     try:
-        async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
-            async for data, _ in encoded:
-                if data:
-                    yield data
+        async with contextlib.aclosing(_audio(job, stream, first, encoder)) as audio:
+            async for data in audio:
+                yield data
     except Exception:
         # the status line is gone: the client sees a truncated body; the log has why
         log.exception("speech failed mid-stream", model=job.request.model)
-    finally:
-        await stream.aclose()
 
 
 async def sse_body(
@@ -211,6 +213,18 @@ async def encoded_pieces(job: SpeechJob, transcoder: Transcoder) -> AsyncGenerat
     """
     stream, first = await start(job)
     encoder = encoder_for(job, transcoder)
+    async with contextlib.aclosing(_audio(job, stream, first, encoder)) as audio:
+        async for data in audio:
+            yield data
+
+
+async def _audio(
+    job: SpeechJob,
+    stream: EngineStream[list[PcmAudio]],
+    first: list[PcmAudio],
+    encoder: AudioEncoder,
+) -> AsyncGenerator[bytes, None]:
+    """The non-empty encoded bytes; the engine stream is closed however iteration ends."""
     try:
         async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
             async for data, _ in encoded:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from voxgate.engines.audio import PcmAudio
-from voxgate.errors import EngineError, OpenAIError
+from voxgate.errors import EngineError, OpenAIError, params_renamed
 from voxgate.services import chat_audio, speech
 from voxgate.services.realtime import audio as formats
 from voxgate.services.realtime.events import Content, Item, new_id
@@ -44,15 +44,13 @@ def speech_template(runtime: Runtime, config: SessionConfig) -> speech.SpeechJob
         response_format="pcm",
         speed=config.speed,
     )
-    try:
+    renames = {
+        "model": "session.speech_model",
+        "voice": "session.audio.output.voice",
+        "speed": "session.audio.output.speed",
+    }
+    with params_renamed(renames):
         return speech.plan(runtime, request)
-    except OpenAIError as exc:
-        exc.param = {
-            "model": "session.speech_model",
-            "voice": "session.audio.output.voice",
-            "speed": "session.audio.output.speed",
-        }.get(exc.param or "", exc.param)
-        raise
 
 
 class ResponseRun:
@@ -137,9 +135,7 @@ class ResponseRun:
                 speaker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await speaker
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await chat_audio.close_chunks(chunks)
 
     async def _transcripts_ready(self, after: Item | None) -> None:
         """The LLM must read every user turn: wait for pending transcriptions."""
@@ -231,30 +227,17 @@ class ResponseRun:
         assert transcoder is not None  # noqa: S101 - speech.plan() checked it
         output = self.config.output_format
         chunk_bytes = formats.BYTES_PER_SAMPLE[output] * formats.RATES[output] * CHUNK_MS // 1000
-        done = False
-        while not done:
-            batch: list[str] = []
-            sentence = await sentences.get()
-            while sentence is not None:
-                batch.append(sentence)
-                if sentences.empty():
-                    break
-                sentence = sentences.get_nowait()
-            done = sentence is None
-            if not batch:
-                continue
-            job = chat_audio.speech_job(template, " ".join(batch))
-            async with contextlib.aclosing(speech.encoded_pieces(job, transcoder)) as pcm:
-                async for data in pcm:
-                    self.audio_ms += 1000 * len(data) / (2 * SPEECH_RATE)
-                    if output != "pcm16":
-                        data = formats.encode(output, PcmAudio.from_pcm16(data, SPEECH_RATE))  # noqa: PLW2901
-                    for start in range(0, len(data), chunk_bytes):
-                        self.session.send(
-                            "response.output_audio.delta",
-                            **self._where(),
-                            delta=_b64(data[start : start + chunk_bytes]),
-                        )
+        async with contextlib.aclosing(chat_audio.spoken(transcoder, template, sentences)) as pcm:
+            async for data in pcm:
+                self.audio_ms += 1000 * len(data) / (2 * SPEECH_RATE)
+                if output != "pcm16":
+                    data = formats.encode(output, PcmAudio.from_pcm16(data, SPEECH_RATE))  # noqa: PLW2901
+                for start in range(0, len(data), chunk_bytes):
+                    self.session.send(
+                        "response.output_audio.delta",
+                        **self._where(),
+                        delta=_b64(data[start : start + chunk_bytes]),
+                    )
 
     def _finish(self, status: str, details: dict[str, Any] | None) -> None:
         session = self.session

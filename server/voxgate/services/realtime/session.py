@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from voxgate.errors import EngineError, InvalidRequestError, OpenAIError
-from voxgate.services import transcription
+from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, params_renamed
+from voxgate.services import speech, transcription
 from voxgate.services.realtime import audio as formats
 from voxgate.services.realtime import config as session_config
+from voxgate.services.realtime import stt
 from voxgate.services.realtime.buffer import AudioBuffer
 from voxgate.services.realtime.events import Content, Events, Item, new_id
-from voxgate.services.realtime.respond import ResponseRun
+from voxgate.services.realtime.respond import ResponseRun, speech_template
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
-from voxgate.wire.transcription import TranscriptionRequest
 
 if TYPE_CHECKING:
     from voxgate.runtime import Runtime
@@ -183,18 +183,10 @@ class RealtimeSession:
 
     async def _check(self, config: SessionConfig) -> None:
         """Models and voice exist and fit, before the session takes the new configuration."""
-        try:
+        with params_renamed({"model": "session.audio.input.transcription.model"}):
             self.runtime.stt_engine(config.stt_model)
-        except OpenAIError as exc:
-            exc.param = "session.audio.input.transcription.model"
-            raise
         if config.kind == "realtime" and "audio" in config.output_modalities:
-            from voxgate.services.realtime.respond import speech_template  # noqa: PLC0415
-
-            template = speech_template(self.runtime, config)
-            await template.instance.run(
-                lambda engine: engine.check(template.voice, template.options)
-            )
+            await speech.check_voice(speech_template(self.runtime, config))
 
     def _reset_turns(self) -> None:
         turns = self.config.turn_detection
@@ -302,13 +294,13 @@ class RealtimeSession:
         settings = self.config.transcription or session_config.Transcription()
         pieces: list[str] = []
         try:
-            instance = self.runtime.stt_engine(settings.model)
-            request = TranscriptionRequest(
-                model=settings.model, language=settings.language, prompt=settings.prompt
+            stream = await stt.open_segments(
+                self.runtime,
+                settings.model,
+                audio,
+                language=settings.language,
+                prompt=settings.prompt,
             )
-            job = transcription.plan(request, {})
-            pcm = await asyncio.to_thread(audio.resample, instance.engine_class.sample_rate)
-            stream = await transcription.open_segments(instance, job, pcm)
             joiner = transcription.TextJoiner()
             try:
                 async for segment in stream:

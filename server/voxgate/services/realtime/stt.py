@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from voxgate.services import transcription
@@ -10,6 +11,7 @@ from voxgate.wire.transcription import TranscriptionRequest
 if TYPE_CHECKING:
     from voxgate.engines.audio import PcmAudio
     from voxgate.engines.base import Segment, SttCapabilities
+    from voxgate.engines.pool import EngineStream
     from voxgate.runtime import Runtime
 
 
@@ -27,6 +29,22 @@ async def transcribe(
     Raises the HTTP endpoint's errors (404 for an unknown model, 400 for a bad language,
     429 when the engine's queue is full), so callers report them as their protocol does.
     """
+    stream = await open_segments(
+        runtime, model, audio, language=language, prompt=prompt, words=words
+    )
+    return await transcription.collect(stream)
+
+
+async def open_segments(
+    runtime: Runtime,
+    model: str,
+    audio: PcmAudio,
+    *,
+    language: str | None = None,
+    prompt: str | None = None,
+    words: bool = False,
+) -> EngineStream[Segment]:
+    """The segments of ``audio`` as they are decoded; the caller closes the stream."""
     instance = runtime.stt_engine(model)
     request = TranscriptionRequest(
         model=model,
@@ -36,9 +54,8 @@ async def transcribe(
         timestamp_granularities=["word"] if words else ["segment"],
     )
     job = transcription.plan(request, {})
-    pcm = audio.resample(instance.engine_class.sample_rate)
-    stream = await transcription.open_segments(instance, job, pcm)
-    return await transcription.collect(stream)
+    pcm = await asyncio.to_thread(audio.resample, instance.engine_class.sample_rate)
+    return await transcription.open_segments(instance, job, pcm)
 
 
 async def prepare(runtime: Runtime, model: str, *, language: str | None = None) -> SttCapabilities:
