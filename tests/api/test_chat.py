@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from clips import pcm16_wav
 
 import voxgate_openai_upstream
 import voxgate_pyav
@@ -64,13 +65,7 @@ def chat_plugins(plugins):
 def wav_bytes(seconds: float, rate: int = 16_000, pitch: float = 220.0) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.3 * np.sin(2 * np.pi * pitch * t) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
+    return pcm16_wav(samples.tobytes(), rate)
 
 
 def audio_message(data: bytes, text: str = "Please answer this:") -> dict:

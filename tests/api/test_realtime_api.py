@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import openai
 import pytest
-import uvicorn
+from clips import speech_24k
+from servers import served
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -32,7 +30,6 @@ pytestmark = pytest.mark.filterwarnings(
     r"ignore:connect\(\) must be used as a context manager:DeprecationWarning"
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 HEARD = "What is the weather like today?"
 
 
@@ -57,33 +54,14 @@ retries = 0
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(plugins, fake_upstream, monkeypatch, request):
     for name in ("CHAT_COMPLETION_BASE_URL", "CHAT_COMPLETION_MODEL", "CHAT_COMPLETION_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     app = build_test_app(toml(fake_upstream.url), [*plugins, voxgate_pyav, voxgate_openai_upstream])
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio"
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not runner.started and time.monotonic() < deadline:
-        time.sleep(0.02)
     request.node.app = app
-    yield f"127.0.0.1:{port}"
-    runner.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as address:
+        yield address
 
 
 @pytest.fixture
@@ -95,18 +73,6 @@ def sdk(server):
         max_retries=0,
     ) as client:
         yield client
-
-
-def speech_24k() -> bytes:
-    """The espeak sentence (10 s) as 24 kHz pcm16, with a second of silence on each side."""
-    import av
-
-    with av.open(str(DATA / "en-10s.wav")) as container:
-        frames = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
-    samples = np.concatenate(frames).astype(np.float32) / 32768
-    audio = PcmAudio(samples, 16_000).resample(24_000)
-    silence = np.zeros(24_000, dtype=np.float32)
-    return PcmAudio(np.concatenate([silence, audio.samples, silence]), 24_000).to_pcm16()
 
 
 SPEECH = speech_24k()
@@ -484,36 +450,17 @@ def test_api_keys_and_the_browser_subprotocol(plugins):
 
 def test_refused_without_a_key(plugins, fake_upstream):
     app = build_test_app("", plugins, environ={"VOXGATE_API_KEYS": "sk-good"})
-    port = free_port()
-    runner = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    while not runner.started:
-        time.sleep(0.02)
-    try:
+    with served(app) as address:
         with pytest.raises(InvalidStatus) as refused:
-            connect(f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription")
+            connect(f"ws://{address}/v1/realtime?intent=transcription")
         assert refused.value.response.status_code == 401
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_sessions_past_max_websockets_are_refused_with_503(plugins):
     app = build_test_app("[server]\nmax_websockets = 1\n", plugins)
-    port = free_port()
-    runner = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio")
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    while not runner.started:
-        time.sleep(0.02)
-    url = f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
-    live = f"ws://127.0.0.1:{port}/v1/audio/transcriptions-realtime"
-    try:
+    with served(app) as address:
+        url = f"ws://{address}/v1/realtime?intent=transcription"
+        live = f"ws://{address}/v1/audio/transcriptions-realtime"
         with connect(url) as first:
             assert json.loads(first.recv(timeout=10))["type"] == "session.created"
             for refused_url in (url, live):
@@ -527,6 +474,3 @@ def test_sessions_past_max_websockets_are_refused_with_503(plugins):
             time.sleep(0.02)
         with connect(url) as again:
             assert json.loads(again.recv(timeout=10))["type"] == "session.created"
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)

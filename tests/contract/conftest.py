@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import openai
 import pytest
 from fake_upstream import FakeUpstream
+from servers import free_port
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 VOXGATE = Path(sys.executable).parent / "voxgate"
@@ -35,12 +35,6 @@ class Server:
     @property
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

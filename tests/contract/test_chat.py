@@ -8,13 +8,12 @@ or Kokoro (`tts-1-hd`) and transcribed back with Whisper to check what they say.
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wave
 from pathlib import Path
 
 import httpx
 import pytest
+from clips import pcm16_wav
 from wer import wer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -34,16 +33,6 @@ def transcribe(client, data: bytes) -> str:
     return client.audio.transcriptions.create(
         model="whisper-tiny.en", file=data, response_format="text"
     )
-
-
-def pcm_to_wav(pcm: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(24_000)
-        out.writeframes(pcm)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(("speech_model", "voice"), [("tts-1", "alloy"), ("tts-1-hd", "nova")])
@@ -95,7 +84,7 @@ def test_streamed_answer_is_spoken_while_the_llm_writes(default_server, client, 
     assert data_at[0] < transcript_at[-1], "the first sentence was heard before the LLM finished"
     assert "".join(deltas[i]["transcript"] for i in transcript_at) == REPLY
     pcm = b"".join(base64.b64decode(deltas[i]["data"]) for i in data_at)
-    said = transcribe(client, pcm_to_wav(pcm))
+    said = transcribe(client, pcm16_wav(pcm))
     assert wer(REPLY, said) <= 0.2, said
     assert "expires_at" in deltas[-1] or "expires_at" in deltas[-2]
 

@@ -8,19 +8,14 @@ fake upstream the default server reaches through CHAT_COMPLETION_BASE_URL.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
-import wave
 from pathlib import Path
 
-import av
-import numpy as np
 import openai
 import pytest
+from clips import pcm16_wav, speech_24k
 from wer import wer
-
-from voxgate.engines.audio import PcmAudio
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:connect\(\) must be used as a context manager:DeprecationWarning"
@@ -42,15 +37,6 @@ def sdk(default_server):
         timeout=120,
     ) as client:
         yield client
-
-
-def speech_24k() -> bytes:
-    with av.open(str(DATA / "en-10s.wav")) as container:
-        frames = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
-    samples = np.concatenate(frames).astype(np.float32) / 32768
-    audio = PcmAudio(samples, 16_000).resample(24_000).samples
-    silence = np.zeros(24_000, dtype=np.float32)
-    return PcmAudio(np.concatenate([silence, audio, silence]), 24_000).to_pcm16()
 
 
 def send_audio(connection, data: bytes, chunk: int = 4_800) -> None:
@@ -117,13 +103,7 @@ def test_conversation_answers_a_spoken_question_out_loud(sdk, client, fake_upstr
     pcm = b"".join(
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
     )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(24_000)
-        out.writeframes(pcm)
     said = client.audio.transcriptions.create(
-        model="whisper-tiny.en", file=buffer.getvalue(), response_format="text"
+        model="whisper-tiny.en", file=pcm16_wav(pcm), response_format="text"
     )
     assert wer(REPLY, said) <= 0.2, said

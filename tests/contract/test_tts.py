@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 import time
 
 import av
@@ -16,11 +15,10 @@ import httpx
 import numpy as np
 import openai
 import pytest
-import uvicorn
+from servers import served
 from wer import wer
 
 from tests.conftest import FAKE_TOML
-from tests.contract.conftest import free_port
 from voxgate.testing import build_test_app
 from voxgate.testing.fakes import FakeTtsEngine
 
@@ -203,17 +201,8 @@ def threaded_fake_server(plugins):
     import voxgate_pyav
 
     toml = FAKE_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\ndelay = 0.02', 1)
-    app = build_test_app(toml, [*plugins, voxgate_pyav])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(build_test_app(toml, [*plugins, voxgate_pyav])) as address:
+        yield f"http://{address}"
 
 
 def test_first_audio_leaves_before_the_last_sentence_starts(threaded_fake_server, monkeypatch):

@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from typing import Any
 
 import uvicorn
+from servers import free_port
 
 DEFAULT_REPLY = "Hello there. The weather is sunny and warm today. Enjoy your walk in the park."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FakeUpstream:
@@ -40,7 +34,7 @@ class FakeUpstream:
         self.plain_latency = False  # non-streamed replies also take word_delay per word (bench)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self._server = uvicorn.Server(
             uvicorn.Config(
