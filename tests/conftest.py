@@ -30,6 +30,16 @@ kind = "fake-tts"
 """
 
 
+REAL_ENGINE_SUITES = (Path(__file__).parent / "engines", Path(__file__).parent / "contract")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the real-engine suites ``engines``, so ``-m "not engines"`` is the fast loop."""
+    for item in items:
+        if any(item.path.is_relative_to(suite) for suite in REAL_ENGINE_SUITES):
+            item.add_marker(pytest.mark.engines)
+
+
 @pytest.fixture
 def plugins() -> list[object]:
     return [fakes, voxgate_test_routes]

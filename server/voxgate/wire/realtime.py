@@ -7,7 +7,7 @@ Server events are built by ``voxgate.services.realtime.events``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import msgspec
 
@@ -109,4 +109,4 @@ _decoder = msgspec.json.Decoder(ClientEvent)
 
 def decode_client_event(data: str | bytes) -> ClientEvent:
     """One client event; raises ``msgspec.DecodeError`` / ``ValidationError`` on bad input."""
-    return cast("ClientEvent", _decoder.decode(data))
+    return _decoder.decode(data)
