@@ -17,6 +17,9 @@ from fake_upstream import FakeUpstream  # noqa: E402
 from voxgate.testing import fakes  # noqa: E402
 
 FAKE_TOML = """
+[transcoder]
+kind = "wav"  # the fakes' stdlib WAV transcoder; tests that add voxgate_pyav replace it
+
 [stt.fake-stt]
 kind = "fake-stt"
 
@@ -28,6 +31,7 @@ kind = "fake-tts"
 "Systran/faster-whisper-tiny.en" = { stt = "fake-stt" }
 "tts-1" = { tts = "tone" }
 """
+PYAV_TOML = FAKE_TOML.replace('kind = "wav"', 'kind = "pyav"', 1)  # with voxgate_pyav loaded
 
 
 REAL_ENGINE_SUITES = (Path(__file__).parent / "engines", Path(__file__).parent / "contract")

@@ -24,6 +24,7 @@ CORE_TABLES: tuple[tuple[str, type[msgspec.Struct]], ...] = (
     ("[auth]", config.AuthSettings),
     ("[logging]", config.LoggingSettings),
     ("[plugins]", config.PluginsSettings),
+    ("[transcoder]", config.TranscoderSettings),
 )
 
 _SCALARS: dict[type[mi.Type], str] = {
@@ -154,6 +155,12 @@ def builtin_kinds() -> str:
                 continue
             title = f'[{task}.<name>] kind = "{kind}"'
             parts.append(f"### `{title}`\n\n{summary(cls)}\n\n{field_table(cls.Config)}\n")
+    for kind, transcoder in sorted(registry.transcoder.items()):
+        if registry.owners.get(("transcoder", kind)) in builtin:
+            title = f'[transcoder] kind = "{kind}"'
+            parts.append(
+                f"### `{title}`\n\n{summary(transcoder)}\n\n{field_table(transcoder.Config)}\n"
+            )
     for name, struct in sorted(registry.settings.items()):
         if registry.owners.get(("settings", name)) in builtin:
             parts.append(section(f"[{name}]", struct))

@@ -21,8 +21,8 @@ there is no ``flock`` the atomic rename alone keeps the result whole. Anything t
 check (a truncated file, a bad marker) is set aside and rebuilt.
 
 ``hf:<repo_id>[@<revision>]`` downloads a snapshot with ``huggingface_hub`` into
-``<cache_dir>/hf`` (its progress bars go to stderr). With ``offline`` or ``HF_HUB_OFFLINE=1``
-only that cache is read.
+``<cache_dir>/hf`` (its progress bars go to stderr). With ``context.offline`` (``[server]
+offline = true``) or ``HF_HUB_OFFLINE=1`` only that cache is read.
 
 Model packages and ``huggingface_hub`` are imported inside the resolvers, never at import time.
 """

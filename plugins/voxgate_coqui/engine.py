@@ -10,13 +10,12 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import structlog
 
 from voxgate import (
-    ConfigBase,
     InvalidRequestError,
     PcmAudio,
     TtsCapabilities,
@@ -77,7 +76,7 @@ class _Loaded:
     clones: dict[tuple[Path, ...], tuple[Any, Any]] = dataclasses.field(default_factory=dict)
 
 
-class CoquiEngine(TtsEngine):
+class CoquiEngine(TtsEngine[CoquiConfig]):
     """Kind ``coqui``: any Coqui TTS model (coqui-tts), by name or from local files.
 
     Voices: the named ``voices`` of the config, then the clips of ``speakers_dir`` (cloning
@@ -93,27 +92,22 @@ class CoquiEngine(TtsEngine):
     """
 
     kind: ClassVar[str] = "coqui"
-    Config: ClassVar[type[ConfigBase]] = CoquiConfig
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(
         native_speed=False, instructions=False, blends=False
     )
 
-    def __init__(self, config: ConfigBase, context: ComponentContext) -> None:
+    def __init__(self, config: CoquiConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self._loaded: _Loaded | None = None
         # One model call at a time: Coqui's models are not documented as thread-safe, and
         # concurrent calls on one CPU model only split the same cores.
         self._lock = threading.Lock()
 
-    @property
-    def _cfg(self) -> CoquiConfig:
-        return cast("CoquiConfig", self.config)
-
     def load(self) -> None:
         """Load the model on its device, check every configured voice, then warm it up."""
         import torch  # noqa: PLC0415 - heavy: only instances of this kind pay for it
 
-        cfg = self._cfg
+        cfg = self.config
         started = time.perf_counter()
         device = _device(torch, cfg.device)
         tts = self._open()
@@ -170,7 +164,7 @@ class CoquiEngine(TtsEngine):
         """``TTS.api.TTS`` for a model name (Coqui's manager) or for files on disk."""
         from TTS.api import TTS  # noqa: PLC0415 - heavy: torch, transformers
 
-        cfg = self._cfg
+        cfg = self.config
         if cfg.model is not None:
             from TTS.utils.manage import ModelManager  # noqa: PLC0415 - heavy
 
@@ -181,7 +175,9 @@ class CoquiEngine(TtsEngine):
             check_model_name(tts.manager, cfg.model)
             tts.load_tts_model_by_name(cfg.model)
             return tts
-        assert cfg.model_path is not None  # noqa: S101 - the config requires one of the two
+        if cfg.model_path is None:  # CoquiConfig's own check requires one of the two
+            msg = "set `model` (a Coqui model name) or `model_path` (a checkpoint)"
+            raise ValueError(msg)
         checkpoint = find_checkpoint(self.context.model_path(cfg.model_path))
         if cfg.config_path is not None:
             config = self.context.model_path(cfg.config_path)
@@ -194,7 +190,7 @@ class CoquiEngine(TtsEngine):
 
     def _voices(self, loaded: _Loaded) -> dict[str, VoiceSpec]:
         """The voices to offer; any problem fails the load, naming the voice."""
-        cfg = self._cfg
+        cfg = self.config
         speakers_dir = None if cfg.speakers_dir is None else Path(cfg.speakers_dir).expanduser()
         voices = {
             name: _configured(loaded, f"voices.{name}", entry, speakers_dir)
@@ -236,7 +232,7 @@ class CoquiEngine(TtsEngine):
     def synthesize(
         self, text: str, voice: VoiceChoice, options: SpeechOptions
     ) -> Iterator[PcmAudio]:
-        """Check voice and language now (a 400 before any audio), then stream lazily."""
+        """Check voice and language first (a 400 before any audio), then stream."""
         loaded = self._require()
         spec = self._voice(loaded, voice)
         requested = voice.language or spec.language or options.language
@@ -253,7 +249,7 @@ class CoquiEngine(TtsEngine):
                 self._clone(loaded, spec.clips)
             except ValueError as error:
                 raise InvalidRequestError(str(error), param="voice") from None
-        return self._stream(loaded, text, spec, language)
+        yield from self._stream(loaded, text, spec, language)
 
     def _require(self) -> _Loaded:
         loaded = self._loaded
@@ -267,7 +263,7 @@ class CoquiEngine(TtsEngine):
         if choice.speaker_wav:
             if not loaded.cloning:
                 raise InvalidRequestError("This model does not clone voices.", param="voice")
-            cfg = self._cfg
+            cfg = self.config
             speakers_dir = None if cfg.speakers_dir is None else Path(cfg.speakers_dir)
             try:
                 clips = tuple(resolve_clip(clip, speakers_dir) for clip in choice.speaker_wav)
@@ -391,7 +387,7 @@ class CoquiEngine(TtsEngine):
             language or _PREFERRED_LANGUAGE,
             gpt_latent,
             embedding,
-            stream_chunk_size=self._cfg.stream_chunk_size,
+            stream_chunk_size=self.config.stream_chunk_size,
             temperature=config.temperature,
             length_penalty=config.length_penalty,
             repetition_penalty=config.repetition_penalty,

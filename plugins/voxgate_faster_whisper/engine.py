@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import gc
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 
 from voxgate import (
-    ConfigBase,
     InvalidRequestError,
     Segment,
     SttCapabilities,
     SttEngine,
     TokenLogprob,
     Word,
+    shift_segment,
+    windows,
 )
-from voxgate.engines.windows import shift_segment, windows
 from voxgate_faster_whisper.config import FasterWhisperConfig
 from voxgate_faster_whisper.options import parse_extra, transcribe_kwargs
 
@@ -33,7 +33,7 @@ _MIN_PROBABILITY = 1e-12  # log(0) is -inf, which JSON cannot carry
 _PREFERRED_COMPUTE = {"cpu": "int8", "cuda": "float16"}
 
 
-class FasterWhisperEngine(SttEngine):
+class FasterWhisperEngine(SttEngine[FasterWhisperConfig]):
     """Kind ``faster-whisper``: any CTranslate2-converted Whisper model.
 
     ``transcribe`` is lazy: each segment is yielded as soon as faster-whisper has decoded it,
@@ -52,7 +52,6 @@ class FasterWhisperEngine(SttEngine):
     """
 
     kind: ClassVar[str] = "faster-whisper"
-    Config: ClassVar[type[ConfigBase]] = FasterWhisperConfig
     capabilities: ClassVar[SttCapabilities] = SttCapabilities(
         translate=True, word_timestamps=True, logprobs=True, languages=None
     )
@@ -60,16 +59,12 @@ class FasterWhisperEngine(SttEngine):
     _model: Any = None  # faster_whisper.WhisperModel once loaded
     _batched_pipeline: Any = None  # the BatchedInferencePipeline class, with ``batched``
 
-    @property
-    def _cfg(self) -> FasterWhisperConfig:
-        return cast("FasterWhisperConfig", self.config)
-
     def load(self) -> None:
         """Resolve the model source and load it; never downloads (a directory is required)."""
         import ctranslate2  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy
         import faster_whisper  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy
 
-        cfg = self._cfg
+        cfg = self.config
         path = self.context.model_path(cfg.model)
         _check_model_dir(path)
         device = cfg.device
@@ -128,7 +123,7 @@ class FasterWhisperEngine(SttEngine):
         if model is None:
             msg = "FasterWhisperEngine.transcribe called before load()"
             raise RuntimeError(msg)
-        cfg = self._cfg
+        cfg = self.config
         kwargs = transcribe_kwargs(cfg, options, parse_extra(options.extra))
         _check_request(model, kwargs)
         runner = model if self._batched_pipeline is None else self._batched_pipeline(model)

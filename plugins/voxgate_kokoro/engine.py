@@ -6,13 +6,12 @@ import gc
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import structlog
 
 from voxgate import (
-    ConfigBase,
     InvalidRequestError,
     PcmAudio,
     TtsCapabilities,
@@ -65,7 +64,7 @@ class _Loaded:
     cache: dict[Blend, NDArray[np.float32]] = field(default_factory=dict)  # request blends
 
 
-class KokoroEngine(TtsEngine):
+class KokoroEngine(TtsEngine[KokoroConfig]):
     """Kind ``kokoro``: Kokoro-82M voices (``jf_alpha``…) and blends of them.
 
     A voice is a name from the voices file, a named blend from the config, or a blend
@@ -79,19 +78,14 @@ class KokoroEngine(TtsEngine):
     """
 
     kind: ClassVar[str] = "kokoro"
-    Config: ClassVar[type[ConfigBase]] = KokoroConfig
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(
         native_speed=True, min_speed=0.5, max_speed=2.0, instructions=False, blends=True
     )
 
-    def __init__(self, config: ConfigBase, context: ComponentContext) -> None:
+    def __init__(self, config: KokoroConfig, context: ComponentContext) -> None:
         super().__init__(config, context)
         self._loaded: _Loaded | None = None
         self._cache_lock = threading.Lock()
-
-    @property
-    def _cfg(self) -> KokoroConfig:
-        return cast("KokoroConfig", self.config)
 
     def load(self) -> None:
         """Find the files, check the blends and language, then build the ONNX session."""
@@ -104,7 +98,7 @@ class KokoroEngine(TtsEngine):
         )
 
         started = time.perf_counter()
-        cfg = self._cfg
+        cfg = self.config
         files = find_files(
             self.context.model_path(cfg.model),
             None if cfg.voices is None else self.context.model_path(cfg.voices),
@@ -160,7 +154,7 @@ class KokoroEngine(TtsEngine):
     def voices(self) -> list[Voice]:
         """The default voice first, then the file's voices, then the named blends."""
         loaded = self._require()
-        language = self._cfg.language
+        language = self.config.language
         listed = [
             Voice(id=name, name=display_name(name), languages=[language])
             for name in sorted(loaded.styles)
@@ -174,7 +168,18 @@ class KokoroEngine(TtsEngine):
     def synthesize(
         self, text: str, voice: VoiceChoice, options: SpeechOptions
     ) -> Iterator[PcmAudio]:
-        """Check voice, speed and language now (a 400 before any audio), then stream lazily."""
+        """Check voice, speed and language first (a 400 before any audio), then stream."""
+        loaded, style, language = self._prepare(voice, options)
+        yield from _stream(loaded, text, style, options.speed, language)
+
+    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
+        """Voice, speed and language as ``synthesize`` checks them, without synthesizing."""
+        self._prepare(voice, options)
+
+    def _prepare(
+        self, voice: VoiceChoice, options: SpeechOptions
+    ) -> tuple[_Loaded, NDArray[np.float32], str]:
+        """The loaded model, style stack and language for a request; 400 for what is wrong."""
         loaded = self._require()
         style = self._style(loaded, voice)
         if not MIN_SPEED <= options.speed <= MAX_SPEED:
@@ -182,12 +187,7 @@ class KokoroEngine(TtsEngine):
                 f"Kokoro speaks at speeds from {MIN_SPEED} to {MAX_SPEED}, not {options.speed}.",
                 param="speed",
             )
-        language = self._language(loaded, voice.language or options.language)
-        return _stream(loaded, text, style, options.speed, language)
-
-    def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:
-        """Voice, speed and language as ``synthesize`` checks them; its generator is lazy."""
-        self.synthesize("", voice, options)  # raises here, or returns an unstarted generator
+        return loaded, style, self._language(loaded, voice.language or options.language)
 
     def _require(self) -> _Loaded:
         loaded = self._loaded
@@ -232,7 +232,7 @@ class KokoroEngine(TtsEngine):
 
     def _language(self, loaded: _Loaded, requested: str | None) -> str:
         """An espeak-ng language: ``en`` is the configured ``en-us``, ``ja-JP`` is ``ja``."""
-        configured = self._cfg.language
+        configured = self.config.language
         if requested is None:
             return configured
         code = requested.strip().lower().replace("_", "-")

@@ -19,7 +19,6 @@ from voxgate import (
     BadGatewayError,
     ChatProxy,
     ComponentContext,
-    ConfigBase,
     GatewayTimeoutError,
     OpenAIError,
     ServiceUnavailableError,
@@ -41,21 +40,18 @@ CLIENT_ERROR_MIN, SERVER_ERROR_MIN = 400, 500
 AUTH_STATUSES = frozenset({401, 403})
 
 
-class OpenAIUpstream(ChatProxy):
+class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
     """``POST {base_url}/chat/completions``, plain or streamed."""
 
     kind: ClassVar[str] = "openai"
-    Config: ClassVar[type[ConfigBase]] = OpenAIUpstreamConfig
 
     def __init__(
         self,
-        config: ConfigBase,
+        config: OpenAIUpstreamConfig,
         context: ComponentContext,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(config, context)
-        assert isinstance(config, OpenAIUpstreamConfig)  # noqa: S101
-        self.options = config
         env = os.environ if environ is None else environ
         self.base_url = config.base_url or env.get(BASE_URL_ENV) or None
         self.model = config.model or env.get(MODEL_ENV) or None
@@ -66,18 +62,18 @@ class OpenAIUpstream(ChatProxy):
         """Open the connection pool (nothing to open without an upstream)."""
         if self.base_url is None or self._client is not None:
             return
-        headers = dict(self.options.headers)
+        headers = dict(self.config.headers)
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         limits = httpx.Limits(
-            max_connections=self.options.max_connections,
-            max_keepalive_connections=min(self.options.max_connections, 20),
+            max_connections=self.config.max_connections,
+            max_keepalive_connections=min(self.config.max_connections, 20),
         )
         self._client = httpx.AsyncClient(
             base_url=self.base_url.rstrip("/") + "/",
             headers=headers,
-            timeout=httpx.Timeout(self.options.timeout, connect=self.options.connect_timeout),
-            transport=httpx.AsyncHTTPTransport(retries=self.options.retries, limits=limits),
+            timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
+            transport=httpx.AsyncHTTPTransport(retries=self.config.retries, limits=limits),
         )
         log.info("chat upstream", instance=self.context.instance, base_url=self.base_url)
 

@@ -7,13 +7,12 @@ import gc
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import structlog
 
 from voxgate import (
-    ConfigBase,
     InvalidRequestError,
     PcmAudio,
     TtsCapabilities,
@@ -123,7 +122,7 @@ class _Loaded:
     length_scale: float  # at speed 1.0
 
 
-class PiperEngine(TtsEngine):
+class PiperEngine(TtsEngine[PiperConfig]):
     """Kind ``piper``: any Piper voice (``.onnx`` + ``.onnx.json``), offline.
 
     Voices: a one-speaker voice offers one voice, its name (``en_US-joe-medium``); a
@@ -140,17 +139,12 @@ class PiperEngine(TtsEngine):
     """
 
     kind: ClassVar[str] = "piper"
-    Config: ClassVar[type[ConfigBase]] = PiperConfig
     # length_scale floors near 2x: faster than that, the service's tempo filter takes over
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(
         native_speed=True, max_speed=2.0, instructions=False, blends=False
     )
 
     _loaded: _Loaded | None = None
-
-    @property
-    def _cfg(self) -> PiperConfig:
-        return cast("PiperConfig", self.config)
 
     def load(self) -> None:
         """Read the voice, open its onnxruntime session and run one short warm-up sentence.
@@ -162,7 +156,7 @@ class PiperEngine(TtsEngine):
         import onnxruntime  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy
         import piper  # noqa: PLC0415 - heavy (imports onnxruntime)
 
-        cfg = self._cfg
+        cfg = self.config
         started = time.perf_counter()
         files = find_voice_files(self.context.model_path(cfg.model))
         data, voice_config = read_voice_config(files.config)
@@ -262,7 +256,7 @@ class PiperEngine(TtsEngine):
         """Piper's ``synthesize`` with phonemization under ``_PHONEMIZE_LOCK``."""
         from piper import SynthesisConfig  # noqa: PLC0415 - imported by load() already
 
-        cfg = self._cfg
+        cfg = self.config
         syn_config = SynthesisConfig(
             speaker_id=speaker,
             length_scale=length_for_speed(loaded.length_scale, speed, cfg.fixed_share),

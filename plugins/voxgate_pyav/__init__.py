@@ -41,20 +41,14 @@ class PyAvConfig(ConfigBase):
     ] = 0
 
 
-class PyAvTranscoder(Transcoder):
+class PyAvTranscoder(Transcoder[PyAvConfig]):
     """Reads every container FFmpeg probes; writes mp3, opus, aac, flac, wav and pcm."""
 
     kind: ClassVar[str] = "pyav"
-    Config: ClassVar[type[ConfigBase]] = PyAvConfig
     formats: ClassVar[frozenset[str]] = frozenset(ENCODERS)
 
-    @property
-    def _cfg(self) -> PyAvConfig:
-        assert isinstance(self.config, PyAvConfig)  # noqa: S101
-        return self.config
-
     def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
-        cfg = self._cfg
+        cfg = self.config
         return decode_audio(
             data, sample_rate, max_seconds=cfg.max_decoded_seconds, threads=cfg.threads
         )

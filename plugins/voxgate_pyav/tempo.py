@@ -49,7 +49,9 @@ def change_tempo(audio: PcmAudio, factor: float) -> PcmAudio:
             frame = sink.pull()
         except (av.error.EOFError, av.error.BlockingIOError):
             break
-        assert isinstance(frame, av.AudioFrame)  # noqa: S101 - an audio graph
+        if not isinstance(frame, av.AudioFrame):  # an audio graph gives audio frames only
+            msg = f"the tempo filter gave a {type(frame).__name__}, not audio"
+            raise TypeError(msg)
         parts.append(frame.to_ndarray().reshape(-1))
     samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return PcmAudio(samples.astype(np.float32, copy=False), audio.sample_rate)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from voxgate import hookimpl
 
 if TYPE_CHECKING:
-    from voxgate.config import ServerConfig, Task
+    from voxgate import ServerConfig, Task
 
 
 @hookimpl(trylast=True)

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     import msgspec
     from litestar.plugins import InitPluginProtocol
 
-    from voxgate import ConfigProblem
-    from voxgate.config import ServerConfig
+    from voxgate import ConfigProblem, ServerConfig
 
 __all__ = ["VoicesSettings"]
 

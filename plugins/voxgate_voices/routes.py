@@ -20,8 +20,14 @@ from litestar.di import NamedDependency  # noqa: TC002
 from litestar.params import FromQuery, JSONBody  # noqa: TC002
 from litestar.plugins import InitPluginProtocol
 
-from voxgate import InvalidRequestError, NotFoundError, OpenAIError, Voice
-from voxgate.runtime import Runtime  # noqa: TC001
+from voxgate import (
+    EngineHandle,
+    InvalidRequestError,
+    NotFoundError,
+    OpenAIError,
+    RouteContext,  # resolved at runtime by Litestar, like the imports above
+    Voice,
+)
 from voxgate_voices.settings import (
     VoiceMapping,
     live_mapping,
@@ -34,8 +40,7 @@ from voxgate_voices.settings import (
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
 
-    from voxgate.engines.base import TtsEngine
-    from voxgate.engines.pool import EngineInstance
+    from voxgate import TtsEngine
 
 log = structlog.get_logger("voxgate.voices")
 
@@ -104,15 +109,15 @@ def _entries(name: str, mapping: dict[str, str], voices: list[Voice]) -> list[Vo
     return entries
 
 
-async def _engine_voices(instance: EngineInstance[TtsEngine]) -> list[Voice]:
+async def _engine_voices(instance: EngineHandle[TtsEngine]) -> list[Voice]:
     """The engine's voices, loading it first (its lock keeps an idle unload from racing us)."""
-    engine = await instance.ensure_loaded()
+    engine = await instance.loaded()
     return engine.voices()
 
 
 @get("/v1/audio/voices")
 async def list_voices(
-    runtime: NamedDependency[Runtime], model: FromQuery[str | None] = None
+    route_context: NamedDependency[RouteContext], model: FromQuery[str | None] = None
 ) -> VoiceList:
     """Voices for ``model``'s TTS instance, or for every TTS instance when no model is given.
 
@@ -120,12 +125,12 @@ async def list_voices(
     lists its mapped names, so one broken engine does not empty the list; with a model, the
     failure is the answer.
     """
-    mapping = live_mapping(runtime.config)
+    mapping = live_mapping(route_context.config)
     if model is not None:
-        instance = runtime.tts_engine(model)
+        instance = route_context.tts(model)
         voices = await _engine_voices(instance)
         return VoiceList(voices=_entries(instance.name, mapping.get(instance.name, {}), voices))
-    instances = list(runtime.pool.tts.values())
+    instances = route_context.tts_instances()
     results = await asyncio.gather(
         *(_engine_voices(instance) for instance in instances), return_exceptions=True
     )
@@ -141,19 +146,21 @@ async def list_voices(
 
 
 @get("/v1/audio/voices/mapping", sync_to_thread=False)
-def get_mapping(runtime: NamedDependency[Runtime]) -> VoiceMapping:
+def get_mapping(route_context: NamedDependency[RouteContext]) -> VoiceMapping:
     """The live mapping of every TTS instance, ``{}`` for those with none."""
-    mapping = live_mapping(runtime.config)
-    return {name: dict(mapping.get(name, {})) for name in tts_instances(runtime.config)}
+    mapping = live_mapping(route_context.config)
+    return {name: dict(mapping.get(name, {})) for name in tts_instances(route_context.config)}
 
 
 @put("/v1/audio/voices/mapping", status_code=200, sync_to_thread=False)
-def edit_mapping(runtime: NamedDependency[Runtime], data: JSONBody[EditBody]) -> VoiceMapping:
+def edit_mapping(
+    route_context: NamedDependency[RouteContext], data: JSONBody[EditBody]
+) -> VoiceMapping:
     """Apply one edit or a list of them, all or none; answer the touched instances' mapping.
 
     The file is written before the live mapping changes, so a failed save changes nothing.
     """
-    config = runtime.config
+    config = route_context.config
     settings = voices_settings(config)
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")

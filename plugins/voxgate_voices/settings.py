@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import msgspec
 
-from voxgate import ConfigBase, ConfigProblem
-from voxgate.config import join_path
+from voxgate import ConfigBase, ConfigProblem, join_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from voxgate.config import ServerConfig
+    from voxgate import ServerConfig
 
 TABLE = "voices"
 VoiceMapping = dict[str, dict[str, str]]

@@ -3,6 +3,8 @@
 This module is the public plugin API: everything a plugin imports comes from here.
 """
 
+from voxgate.config import ServerConfig, Task, join_path
+from voxgate.context import EngineHandle, RouteContext
 from voxgate.engines.audio import PcmAudio
 from voxgate.engines.base import (
     AudioDecodeError,
@@ -26,6 +28,7 @@ from voxgate.engines.base import (
     VoiceChoice,
     Word,
 )
+from voxgate.engines.windows import shift_segment, windows
 from voxgate.errors import (
     AuthenticationError,
     BadGatewayError,
@@ -44,7 +47,7 @@ from voxgate.models.sources import ModelSourceContext, ModelSourceError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase, ConfigProblem
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
 __all__ = [
     "AudioDecodeError",
@@ -59,6 +62,7 @@ __all__ = [
     "EmptyConfig",
     "EngineBase",
     "EngineError",
+    "EngineHandle",
     "GatewayTimeoutError",
     "InvalidRequestError",
     "ModelNotFoundError",
@@ -69,11 +73,14 @@ __all__ = [
     "PayloadTooLargeError",
     "PcmAudio",
     "RateLimitError",
+    "RouteContext",
     "Segment",
+    "ServerConfig",
     "ServiceUnavailableError",
     "SpeechOptions",
     "SttCapabilities",
     "SttEngine",
+    "Task",
     "TokenLogprob",
     "Transcoder",
     "TranscribeOptions",
@@ -86,4 +93,7 @@ __all__ = [
     "Word",
     "__version__",
     "hookimpl",
+    "join_path",
+    "shift_segment",
+    "windows",
 ]

@@ -20,6 +20,7 @@ from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
+from voxgate.context import ROUTE_CONTEXT, RouteContext
 from voxgate.errors import exception_handlers
 from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware
 from voxgate.plugins.hooks import Hooks
@@ -56,8 +57,13 @@ def create_app(
         finally:
             await runtime.aclose()
 
+    route_context = RouteContext(runtime)
+
     def provide_runtime() -> Runtime:
         return runtime
+
+    def provide_route_context() -> RouteContext:
+        return route_context
 
     cors = CORSConfig(allow_origins=config.server.cors_origins, expose_headers=["x-request-id"])
     app = Litestar(
@@ -75,7 +81,11 @@ def create_app(
             chat_completions,
             realtime,
         ],
-        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False)},
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            # plugin routes get this narrow view instead of the runtime (voxgate.RouteContext)
+            ROUTE_CONTEXT: Provide(provide_route_context, sync_to_thread=False),
+        },
         exception_handlers=exception_handlers(),
         middleware=[ApiKeyMiddleware(keys)],
         cors_config=cors if config.server.cors_origins else None,

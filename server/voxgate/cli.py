@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -15,7 +13,7 @@ import msgspec
 from voxgate import __version__
 from voxgate.config import ConfigError, build_config, read_toml
 from voxgate.plugins.hooks import Hooks
-from voxgate.plugins.manager import make_plugin_manager, plugin_selection
+from voxgate.plugins.installed import config_path, discover, installed_plugins
 from voxgate.plugins.registry import PluginError
 
 if TYPE_CHECKING:
@@ -28,17 +26,10 @@ EXIT_CONFIG = 1
 EXIT_PLUGINS = 2
 
 
-def _config_path(value: str | None) -> Path | None:
-    chosen = value or os.environ.get("VOXGATE_CONFIG")
-    return Path(chosen) if chosen else None
-
-
 def prepare(config_file: str | None) -> tuple[PluginManager, ServerConfig]:
     """Read the config's ``[plugins]`` table, load the plugins, then validate the whole file."""
-    raw, source = read_toml(_config_path(config_file))
-    plugins_table = raw.get("plugins")
-    load, disable = plugin_selection(plugins_table if isinstance(plugins_table, dict) else None)
-    pm = make_plugin_manager(load=load, disable=disable)
+    raw, source = read_toml(config_path(config_file))
+    pm = discover(raw)
     return pm, build_config(raw, Hooks(pm), source=source)
 
 
@@ -90,26 +81,39 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for inst in config.instances.values():
         print(f"    [{inst.task}.{inst.name}] kind={inst.kind} preload={inst.settings.preload}")
     print(f"  model ids: {', '.join(config.model_ids()) or '(none)'}")
+    transcoder = config.transcoder
+    print(f"  transcoder: {transcoder.kind if transcoder else 'none (uploads must be raw PCM)'}")
     print(f"  listen: {config.server.host}:{config.server.port}")
     print(f"  auth: {f'{len(keys)} API key(s)' if keys else 'open (no API keys)'}")
     return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List loaded plugins with distribution, version, hooks and registered kinds."""
-    pm, _ = prepare(args.config)
-    infos = [info.to_dict() for info in Hooks(pm).plugin_infos()]
+    """List the plugins a server would load, then check the config file.
+
+    A broken config never hides the list: its problems are printed after it (to stderr) and
+    only they make the exit status non-zero. A file that is not even readable TOML selects
+    nothing, so the list is then what the environment alone selects.
+    """
+    unreadable: ConfigError | None = None
+    try:
+        infos = list(installed_plugins(args.config).values())
+    except ConfigError as exc:
+        unreadable = exc
+        infos = Hooks(discover({})).plugin_infos()
     if args.json:
-        print(json.dumps(infos, indent=2))
-        return 0
-    for info in infos:
-        origin = (
-            f"{info['distribution']} {info['version']}" if info["distribution"] else "in-process"
-        )
-        print(f"{info['name']}  ({origin})")
-        print(f"  hooks: {', '.join(info['hooks']) or '-'}")
-        kinds = "; ".join(f"{cat}: {', '.join(names)}" for cat, names in info["kinds"].items())
-        print(f"  kinds: {kinds or '-'}")
+        print(json.dumps(msgspec.to_builtins(infos), indent=2))
+    else:
+        for info in infos:
+            origin = f"{info.distribution} {info.version}" if info.distribution else "in-process"
+            print(f"{info.name}  ({origin})")
+            print(f"  hooks: {', '.join(info.hooks) or '-'}")
+            kinds = "; ".join(f"{cat}: {', '.join(names)}" for cat, names in info.kinds.items())
+            print(f"  kinds: {kinds or '-'}")
+    sys.stdout.flush()
+    if unreadable is not None:
+        return _fail(f"voxgate: {unreadable}", EXIT_CONFIG)
+    prepare(args.config)  # a ConfigError here is reported by main(), after the list
     return 0
 
 

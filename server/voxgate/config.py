@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from voxgate.plugins.hooks import Hooks
 
 Task = Literal["stt", "tts", "chat"]
+"""An instance table, and what a model id is resolved for: ``resolve_model(model, task, config)``.
+
+Public (``voxgate.Task``) so a ``resolve_model`` implementation can annotate its ``task``.
+"""
 TASKS: tuple[Task, ...] = ("stt", "tts", "chat")
 DEFAULT_SOURCE = "<embedded default>"
 OPENAI_UPLOAD_LIMIT = 26_214_400  # 25 MiB, what api.openai.com accepts
@@ -52,6 +56,13 @@ class ServerSettings(ConfigBase):
     cache_dir: Annotated[
         str | None, _describe("Where unpacked and downloaded models go; env VOXGATE_CACHE_DIR.")
     ] = None
+    offline: Annotated[
+        bool,
+        _describe(
+            "Never download models: model sources read only local files and their cache "
+            "(`hf:` also honours HF_HUB_OFFLINE=1)."
+        ),
+    ] = False
     shutdown_timeout: Annotated[
         float, msgspec.Meta(gt=0, description="Seconds to let requests finish at shutdown.")
     ] = 10.0
@@ -107,6 +118,25 @@ class PluginsSettings(ConfigBase):
     ] = msgspec.field(default_factory=list)
 
 
+DEFAULT_TRANSCODER = "pyav"
+
+
+class TranscoderSettings(ConfigBase):
+    """``[transcoder]``: which transcoder decodes uploads and encodes responses.
+
+    The table also takes the chosen kind's own keys. Only the kind named here is used, so an
+    installed third-party transcoder never replaces PyAV unless the config says so.
+    """
+
+    kind: Annotated[
+        str,
+        _describe(
+            "The registered transcoder kind (`voxgate plugins` lists them). When the default "
+            "`pyav` is disabled and the table sets nothing, uploads must be raw PCM."
+        ),
+    ] = DEFAULT_TRANSCODER
+
+
 class InstanceSettings(ConfigBase):
     """Keys every ``[stt.*]``, ``[tts.*]`` and ``[chat.*]`` instance table accepts."""
 
@@ -154,13 +184,28 @@ class InstanceConfig:
 
 
 @dataclass(frozen=True)
+class TranscoderConfig:
+    """The transcoder the server uses: the ``[transcoder]`` kind and that kind's options."""
+
+    kind: str
+    options: ConfigBase
+
+
+@dataclass(frozen=True)
 class ServerConfig:
-    """The whole validated configuration; built only by ``build_config``."""
+    """The whole validated configuration; built only by ``build_config``.
+
+    Public (``voxgate.ServerConfig``) because hooks receive it (``check_config``,
+    ``resolve_model``, ``map_voice``, ``register_litestar_plugins``): a plugin reads the
+    instances (``instances``, ``instances_for(task)``), the ``[models]`` aliases and the table
+    it claimed with ``register_settings`` (``settings[name]``). Treat it as read-only.
+    """
 
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
+    transcoder: TranscoderConfig | None = None  # None: no transcoder (default `pyav` absent)
     instances: dict[str, InstanceConfig] = field(default_factory=dict)
     models: dict[str, ModelRoute] = field(default_factory=dict)
     settings: dict[str, msgspec.Struct] = field(default_factory=dict)
@@ -209,6 +254,7 @@ CORE_TABLES: dict[str, type[ConfigBase] | None] = {
     "auth": AuthSettings,
     "logging": LoggingSettings,
     "plugins": PluginsSettings,
+    "transcoder": None,
     "models": None,
     "stt": None,
     "tts": None,
@@ -322,7 +368,11 @@ def toml_key(key: str) -> str:
 
 
 def join_path(*parts: str) -> str:
-    """``join_path("models", "a/b")`` -> ``models."a/b"``."""
+    """``join_path("models", "a/b")`` -> ``models."a/b"``: a TOML path, keys quoted as needed.
+
+    Public (``voxgate.join_path``) so a plugin's ``ConfigProblem`` paths are written as the
+    core writes its own (``voices."my voice"``), for any key a user chose.
+    """
     return ".".join(toml_key(part) for part in parts)
 
 
@@ -434,6 +484,7 @@ class _Validator:
             decoded = decode_table(raw.get(name, {}), struct, name, self.problems)
             if decoded is not None:
                 settings[name] = decoded
+        transcoder = self._transcoder(raw.get("transcoder", {}))
         instances = self._instances(raw)
         models = self._models(raw.get("models", {}), instances)
         config = ServerConfig(
@@ -441,6 +492,7 @@ class _Validator:
             auth=core["auth"],
             logging=core["logging"],
             plugins=core["plugins"],
+            transcoder=transcoder,
             instances=instances,
             models=models,
             settings=settings,
@@ -448,6 +500,39 @@ class _Validator:
         )
         self._check_auth(config, environ)
         return config
+
+    def _transcoder(self, body: object) -> TranscoderConfig | None:
+        """The ``[transcoder]`` kind and its options; ``None`` when the default is absent."""
+        if not isinstance(body, dict):
+            self.problems.append(
+                ConfigProblem("transcoder", f"expected a table, got {_type_name(body)}")
+            )
+            return None
+        kinds = self.hooks.registry.transcoder
+        core_keys = {f.encode_name for f in msgspec.structs.fields(TranscoderSettings)}
+        core_part = {k: v for k, v in body.items() if k in core_keys}
+        option_part = {k: v for k, v in body.items() if k not in core_keys}
+        settings = decode_table(core_part, TranscoderSettings, "transcoder", self.problems)
+        if settings is None:
+            return None
+        cls = kinds.get(settings.kind)
+        if cls is None:
+            if not body:  # nothing asked for: the default is simply not installed (or disabled)
+                return None
+            installed = ", ".join(sorted(kinds)) or "none installed"
+            if "kind" in body:
+                path, message = "transcoder.kind", f"unknown transcoder kind {settings.kind!r}"
+            else:
+                path = "transcoder"
+                message = f"the default kind {settings.kind!r} is not installed; set `kind`"
+            self.problems.append(ConfigProblem(path, f"{message} (installed: {installed})"))
+            return None
+        options = decode_table(
+            option_part, cls.Config, "transcoder", self.problems, also_known=frozenset(core_keys)
+        )
+        if options is None:
+            return None
+        return TranscoderConfig(kind=settings.kind, options=options)
 
     def _instances(self, raw: Mapping[str, Any]) -> dict[str, InstanceConfig]:
         instances: dict[str, InstanceConfig] = {}

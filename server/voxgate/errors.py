@@ -212,8 +212,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("state", {}).get("request_id", "-"))
 
 
-def _openai_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    assert isinstance(exc, OpenAIError)  # noqa: S101 - registered for this class only
+def _openai_error_handler(_: Request[Any, Any, Any], exc: OpenAIError) -> Response[bytes]:
     if exc.status_code >= HTTP_500_INTERNAL_SERVER_ERROR:
         log.error("request failed", error=exc.message, status=exc.status_code, exc_info=exc)
     return error_response(exc)
@@ -223,9 +222,8 @@ _MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 _BODY_KEYS = {"data", "body"}
 
 
-def _validation_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Litestar/msgspec validation failures as 400s whose ``param`` names the field."""
-    assert isinstance(exc, ValidationException)  # noqa: S101
     key: str | None = None
     message = str(exc.detail)
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -251,8 +249,7 @@ _STATUS_ERRORS: dict[int, tuple[str, str | None]] = {
 }
 
 
-def _http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    assert isinstance(exc, HTTPException)  # noqa: S101
+def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     if status == HTTP_404_NOT_FOUND:
         message = f"Unknown request URL: {request.method} {request.url.path}."

@@ -107,7 +107,10 @@ def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineI
 def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
     """Create (not load) every instance the config names."""
     registry = hooks.registry
-    sources = ModelSources(registry.model_source, ModelSourceContext(cache_dir=config.cache_path()))
+    sources = ModelSources(
+        registry.model_source,
+        ModelSourceContext(cache_dir=config.cache_path(), offline=config.server.offline),
+    )
 
     def context(name: str) -> ComponentContext:
         return ComponentContext(
@@ -124,9 +127,10 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
         for i in config.instances_for("chat")
     }
     transcoder = None
-    if registry.transcoder:
-        kind, cls = min(registry.transcoder.items())
-        transcoder = cls(cls.Config(), context(f"transcoder:{kind}"))
+    if config.transcoder is not None:  # the kind the config names, never just any installed
+        chosen = config.transcoder
+        cls = registry.transcoder[chosen.kind]
+        transcoder = cls(chosen.options, context(f"transcoder:{chosen.kind}"))
     return Runtime(
         config=config,
         hooks=hooks,

@@ -172,6 +172,23 @@ def test_done_flushes_speech_that_never_paused(plugins):
     assert 3_800 <= messages[0]["audio_end"] <= 4_000  # where the audio ends
 
 
+def test_segments_without_a_leading_space_are_joined_with_one(plugins):
+    bare = FAKE_TOML.replace(
+        'kind = "fake-stt"',
+        'kind = "fake-stt"\ntexts = ["Hello.", "World."]\nleading_space = false',
+    )
+    with client(plugins, bare) as http, http.websocket_connect(PATH) as socket:
+        socket.send_text(json.dumps({"sample_rate": RATE, "partial_interval_ms": 0}))
+        send_audio(socket, s16(np.concatenate([silence(1), speech(0, 3)])))
+        socket.send_text(json.dumps({"done": True}))
+        messages, code = until_close(socket)
+    assert code == 1000
+    (final,) = finals(messages)
+    assert final["text"].startswith("Hello. World.")
+    assert "Hello.World." not in final["text"]
+    assert "  " not in final["text"]
+
+
 def test_done_without_audio_closes_at_once(plugins):
     with client(plugins) as http, http.websocket_connect(PATH) as socket:
         socket.send_text(json.dumps({"sample_rate": RATE}))
@@ -412,8 +429,10 @@ def test_a_client_leaving_mid_session_cancels_everything(plugins):
         with http.websocket_connect(PATH) as socket:
             socket.send_text(json.dumps({"sample_rate": RATE}))
             send_audio(socket, s16(np.concatenate([silence(1), speech(0, 3.95), silence(1)])))
+            # the engine's generator has started and waits at its gate (the engine creates the
+            # gate when it gets there): closing it now runs its `finally`, which counts `closed`
             deadline = time.monotonic() + 10
-            while instance.active == 0 and time.monotonic() < deadline:
+            while "live" not in fakes.GATES and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert instance.active == 1  # a transcription holds the engine, at the gate
         # the socket is closed: the session notices, cancels, and its tasks end

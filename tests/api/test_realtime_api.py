@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 
 import openai
@@ -23,7 +24,8 @@ import voxgate_openai_upstream
 import voxgate_pyav
 from voxgate.engines.audio import PcmAudio
 from voxgate.services.realtime import audio as formats
-from voxgate.testing import build_test_app
+from voxgate.services.realtime.session import RealtimeSession
+from voxgate.testing import build_test_app, fakes
 
 # The SDK's realtime client opens its socket without websockets' context manager.
 pytestmark = pytest.mark.filterwarnings(
@@ -107,6 +109,21 @@ def raw_events_until(socket, last: str, timeout: float = 20) -> list[dict]:
     pytest.fail(f"no {last} in {[e['type'] for e in seen]}")
 
 
+TRANSCRIPTION = "/v1/realtime?intent=transcription"
+MANUAL_TRANSCRIPTION = {
+    "type": "transcription",
+    "audio": {"input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}},
+}
+
+
+def received_until(ws, last: str) -> list[dict]:
+    """Events from a Litestar test socket, through the first of type ``last``."""
+    seen = []
+    while not seen or seen[-1]["type"] != last:
+        seen.append(ws.receive_json(timeout=20))
+    return seen
+
+
 # -- transcription sessions ---------------------------------------------------------------------
 
 
@@ -174,6 +191,73 @@ def test_manual_commits_and_the_100_ms_rule(sdk):
         assert events[-2].transcript == HEARD
         connection.input_audio_buffer.clear()
         assert connection.recv().type == "input_audio_buffer.cleared"
+
+
+def test_segments_without_a_leading_space_are_joined_with_one(plugins):
+    from litestar.testing import TestClient
+
+    bare = '[stt.bare]\nkind = "fake-stt"\ntexts = ["Hello.", "World."]\nleading_space = false\n'
+    app = build_test_app(bare + '[models]\n"whisper-1" = "bare"\n', plugins)
+    two_seconds = PcmAudio.silence(2.0, 24_000).to_pcm16()
+    with TestClient(app) as client, client.websocket_connect(TRANSCRIPTION) as ws:
+        assert ws.receive_json()["type"] == "session.created"
+        ws.send_json({"type": "session.update", "session": MANUAL_TRANSCRIPTION})
+        assert ws.receive_json()["type"] == "session.updated"
+        for piece in chunks(two_seconds):
+            ws.send_json({"type": "input_audio_buffer.append", "audio": piece})
+        ws.send_json({"type": "input_audio_buffer.commit"})
+        events = received_until(ws, "conversation.item.done")
+    deltas = [
+        e["delta"]
+        for e in events
+        if e["type"] == "conversation.item.input_audio_transcription.delta"
+    ]
+    assert deltas == ["Hello.", " World."]
+    (completed,) = [
+        e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+    ]
+    assert completed["transcript"] == "Hello. World."
+    assert events[-1]["item"]["content"][0]["transcript"] == "Hello. World."
+
+
+def test_deleting_an_item_cancels_its_transcription(plugins, monkeypatch):
+    from litestar.testing import TestClient
+
+    gate = fakes.GATES.setdefault("held", threading.Event())
+    working = threading.Event()
+    wait = fakes._wait
+
+    def held_at_the_gate(name: str | None, delay: float) -> None:
+        working.set()
+        wait(name, delay)
+
+    monkeypatch.setattr(fakes, "_wait", held_at_the_gate)
+    held = '[stt.held]\nkind = "fake-stt"\ngate = "held"\n[models]\n"whisper-1" = "held"\n'
+    app = build_test_app(held, plugins)
+    with TestClient(app) as client, client.websocket_connect(TRANSCRIPTION) as ws:
+        assert ws.receive_json()["type"] == "session.created"
+        ws.send_json({"type": "session.update", "session": MANUAL_TRANSCRIPTION})
+        assert ws.receive_json()["type"] == "session.updated"
+        for piece in chunks(PcmAudio.silence(2.0, 24_000).to_pcm16()):  # two fake segments
+            ws.send_json({"type": "input_audio_buffer.append", "audio": piece})
+        ws.send_json({"type": "input_audio_buffer.commit"})
+        committed = received_until(ws, "conversation.item.added")[0]
+        assert committed["type"] == "input_audio_buffer.committed"
+        item_id = committed["item_id"]
+        assert working.wait(5), "the engine is at work on the first segment"
+        ws.send_json({"type": "conversation.item.delete", "item_id": item_id})
+        deleted = received_until(ws, "conversation.item.deleted")
+        assert [e["type"] for e in deleted] == ["conversation.item.deleted"]
+        gate.set()  # the engine, held mid-work, may go on: nothing may come of it
+        deadline = time.monotonic() + 5
+        while fakes.FakeSttEngine.closed < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        ws.send_json({"type": "input_audio_buffer.clear"})
+        after = received_until(ws, "input_audio_buffer.cleared")
+    assert [e["type"] for e in after] == ["input_audio_buffer.cleared"], "no events for the item"
+    assert fakes.FakeSttEngine.closed == 1
+    assert fakes.FakeSttEngine.steps == 1, "the engine stopped after its step in flight"
 
 
 def test_bad_client_events_get_error_events_and_the_socket_stays_open(server):
@@ -400,21 +484,29 @@ def test_cancel_and_barge_in(sdk, fake_upstream):
         fake_upstream.word_delay = 0.02
 
 
-def test_a_closed_socket_frees_everything(sdk, fake_upstream, request):
+def test_a_closed_socket_frees_everything(sdk, fake_upstream, request, monkeypatch):
     fake_upstream.word_delay = 0.5  # the LLM would go on for seconds
-    sessions = request.node.app.state.runtime.state
+    runtime = request.node.app.state.runtime
+    sessions: list[RealtimeSession] = []
+    start = RealtimeSession.start
+
+    def start_and_record(self: RealtimeSession) -> None:
+        sessions.append(self)
+        start(self)
+
+    monkeypatch.setattr(RealtimeSession, "start", start_and_record)
     try:
         with sdk.realtime.connect(model="gpt-realtime") as connection:
             connection.recv()
             conversation_update(connection)
             connection.response.create()
             events_until(connection, "response.output_audio.delta")
-            (session,) = sessions["realtime_sessions"]
+            (session,) = sessions
             assert session.busy
         deadline = time.monotonic() + 2
-        while sessions["realtime_sessions"] and time.monotonic() < deadline:
+        while runtime.state.get("websockets_open") and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not sessions["realtime_sessions"], "the session was dropped"
+        assert not runtime.state.get("websockets_open"), "the handler finished: its slot is free"
         assert not session.busy, "its response and transcriptions were cancelled"
     finally:
         fake_upstream.word_delay = 0.02

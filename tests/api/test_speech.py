@@ -18,7 +18,7 @@ import pytest
 
 import voxgate_pyav
 import voxgate_voices
-from tests.conftest import FAKE_TOML
+from tests.conftest import PYAV_TOML
 from voxgate.services.sentences import pieces, sentences
 from voxgate.testing import app_client, openai_client
 from voxgate.testing.fakes import FakeTtsEngine
@@ -42,7 +42,7 @@ def decode(data: bytes) -> tuple[np.ndarray, int, int]:
 
 
 async def test_wav_is_24k_mono_with_one_header(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         response = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="wav"
         )
@@ -56,7 +56,7 @@ async def test_wav_is_24k_mono_with_one_header(speech_plugins):
 
 
 async def test_pcm_is_24k_whatever_the_engine_rate(speech_plugins):
-    toml = FAKE_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\nsample_rate = 16000', 1)
+    toml = PYAV_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\nsample_rate = 16000', 1)
     async with openai_client(toml, speech_plugins) as client:
         response = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="pcm"
@@ -77,7 +77,7 @@ async def test_pcm_is_24k_whatever_the_engine_rate(speech_plugins):
 async def test_every_format_decodes_to_its_rate_and_duration(
     speech_plugins, fmt, content_type, rate
 ):
-    async with app_client(FAKE_TOML, speech_plugins) as http:
+    async with app_client(PYAV_TOML, speech_plugins) as http:
         response = await http.post(
             "/v1/audio/speech",
             json={"model": "tts-1", "voice": "tone", "input": TEXT, "response_format": fmt},
@@ -90,7 +90,7 @@ async def test_every_format_decodes_to_its_rate_and_duration(
 
 
 async def test_sample_rate_extensions(speech_plugins):
-    async with app_client(FAKE_TOML, speech_plugins) as http:
+    async with app_client(PYAV_TOML, speech_plugins) as http:
         a = await http.post(
             "/v1/audio/speech",
             json={
@@ -113,7 +113,7 @@ async def test_sample_rate_extensions(speech_plugins):
 
 
 async def test_h2ogpt_unstripped_wav_chunks_are_standalone_files(speech_plugins):
-    async with app_client(FAKE_TOML, speech_plugins) as http:
+    async with app_client(PYAV_TOML, speech_plugins) as http:
         response = await http.post(
             "/v1/audio/speech",
             json={
@@ -133,7 +133,7 @@ async def test_h2ogpt_unstripped_wav_chunks_are_standalone_files(speech_plugins)
 
 
 async def test_sse_deltas_join_into_a_valid_file_and_done_has_usage(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         async with client.audio.speech.with_streaming_response.create(
             model="tts-1", voice="tone", input=TEXT, response_format="wav", stream_format="sse"
         ) as response:
@@ -153,7 +153,7 @@ async def test_sse_deltas_join_into_a_valid_file_and_done_has_usage(speech_plugi
 
 
 async def test_speed_is_passed_natively(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         fast = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="pcm", speed=2.0
         )
@@ -161,7 +161,7 @@ async def test_speed_is_passed_natively(speech_plugins):
 
 
 async def test_pieces_are_synthesized_in_order_with_soft_joins(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         response = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="pcm"
         )
@@ -188,7 +188,7 @@ async def test_pieces_are_synthesized_in_order_with_soft_joins(speech_plugins):
 )
 async def test_every_error_comes_before_the_first_byte(speech_plugins, body, status, param):
     request = {"model": "tts-1", "voice": "tone", "input": TEXT, **body}
-    async with app_client(FAKE_TOML, speech_plugins) as http:
+    async with app_client(PYAV_TOML, speech_plugins) as http:
         response = await http.post("/v1/audio/speech", json=request)
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -197,7 +197,7 @@ async def test_every_error_comes_before_the_first_byte(speech_plugins, body, sta
 
 
 async def test_sdk_errors(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         with pytest.raises(openai.NotFoundError):
             await client.audio.speech.create(model="tts-9", voice="tone", input="hi")
         with pytest.raises(openai.BadRequestError) as info:
@@ -206,7 +206,7 @@ async def test_sdk_errors(speech_plugins):
 
 
 async def test_custom_voice_object(speech_plugins):
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         response = await client.audio.speech.create(
             model="tts-1", voice={"id": "low"}, input="one two", response_format="pcm"
         )
@@ -237,7 +237,7 @@ async def test_engines_without_native_speed_get_a_pitch_keeping_tempo(speech_plu
     from voxgate.engines.base import TtsCapabilities
 
     monkeypatch.setattr(FakeTtsEngine, "capabilities", TtsCapabilities(native_speed=False))
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         fast = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="pcm", speed=2.0
         )
@@ -256,7 +256,7 @@ async def test_speeds_beyond_the_engine_range_use_the_tempo_filter(speech_plugin
     from voxgate.engines.base import TtsCapabilities
 
     monkeypatch.setattr(FakeTtsEngine, "capabilities", TtsCapabilities(max_speed=2.0))
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         native = await client.audio.speech.create(
             model="tts-1", voice="tone", input=TEXT, response_format="pcm", speed=2.0
         )
@@ -269,7 +269,7 @@ async def test_speeds_beyond_the_engine_range_use_the_tempo_filter(speech_plugin
 
 async def test_a_4096_character_input_streams_in_bounded_pieces(speech_plugins):
     words = " ".join(f"Word{n} is here." for n in range(400))[:4096]
-    async with openai_client(FAKE_TOML, speech_plugins) as client:
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
         response = await client.audio.speech.create(
             model="tts-1", voice="tone", input=words, response_format="pcm"
         )

@@ -45,7 +45,8 @@ async def test_text_formats_are_raw_bodies(plugins, fmt):
             files={"file": ("upload", AUDIO, "application/octet-stream")},
         )
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith(("text/plain", "text/vtt"))
+    media_type = "text/vtt" if fmt == "vtt" else "text/plain"
+    assert response.headers["content-type"] == f"{media_type}; charset=utf-8", "charset once"
     body = response.text
     assert not body.startswith('"'), "never JSON-quoted"
     if fmt == "text":
@@ -58,6 +59,21 @@ async def test_text_formats_are_raw_bodies(plugins, fmt):
     else:
         assert body.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello")
         assert "00:00:02.000 --> 00:00:03.000" in body
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [("text", "text/plain; charset=utf-8"), ("srt", "text/plain; charset=utf-8")],
+)
+async def test_translation_text_formats_name_their_charset_once(plugins, fmt, content_type):
+    async with app_client(FAKE_TOML, plugins) as http:
+        response = await http.post(
+            "/v1/audio/translations",
+            data={"model": "whisper-1", "response_format": fmt},
+            files={"file": ("upload", AUDIO, "application/octet-stream")},
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
 
 
 async def test_sdk_returns_text_formats_as_str(sdk):
@@ -137,6 +153,34 @@ async def test_stream_sends_deltas_then_done_equal_to_the_text(sdk):
     assert usage.output_tokens == 15
     assert usage.input_tokens == usage.input_token_details.audio_tokens == 150
     assert usage.total_tokens == 165
+
+
+BARE_TOML = FAKE_TOML.replace(
+    'kind = "fake-stt"', 'kind = "fake-stt"\ntexts = ["Hello.", "World."]\nleading_space = false'
+)
+
+
+async def test_segments_without_a_leading_space_are_joined_with_one(sdk, plugins):
+    """``"Hello."`` and ``"World."`` are ``"Hello. World."`` in every format that joins text."""
+    two = wav_bytes(tone(2.0, 16_000))
+    async with sdk(BARE_TOML) as client:
+        plain = await client.audio.transcriptions.create(model="whisper-1", file=two)
+        verbose = await client.audio.transcriptions.create(
+            model="whisper-1", file=two, response_format="verbose_json"
+        )
+        stream = await client.audio.transcriptions.create(model="whisper-1", file=two, stream=True)
+        events = [event async for event in stream]
+    assert plain.text == verbose.text == "Hello. World."
+    assert [s.text for s in verbose.segments] == ["Hello.", "World."], "segments stay as made"
+    assert [e.delta for e in events[:-1]] == ["Hello.", " World."]
+    assert events[-1].text == "Hello. World."
+    async with app_client(BARE_TOML, plugins) as http:
+        response = await http.post(
+            "/v1/audio/transcriptions",
+            data={"model": "whisper-1", "response_format": "text"},
+            files={"file": ("upload", two, "audio/wav")},
+        )
+    assert response.text == "Hello. World.\n"
 
 
 async def test_logprobs_in_json_and_stream(sdk):

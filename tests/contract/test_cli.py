@@ -9,6 +9,10 @@ import sys
 from tests.contract.conftest import voxgate_command
 
 BAD = """
+# only the test plugins: the installed kinds in the message below must not depend on the machine
+[plugins]
+load = ["fakes", "testroutes"]
+
 [server]
 port = "eighty"
 colour = "blue"
@@ -89,6 +93,46 @@ def test_plugins_lists_builtins_and_installed_plugins(subprocess_env):
     text = run(subprocess_env, "plugins").stdout
     assert "fakes  (voxgate-test-support 1.0)" in text
     assert "kinds: stt: fake-stt; transcoder: wav; tts: fake-tts" in text
+
+
+def test_plugins_are_listed_even_when_the_config_is_broken(tmp_path, subprocess_env):
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD.replace("[plugins]\n", '[plugins]\ndisable = ["testroutes"]\n'))
+    result = run(subprocess_env, "plugins", "--json", "--config", str(path))
+    assert result.returncode == 1, "the config's problems still fail the command"
+    names = {p["name"] for p in json.loads(result.stdout)}  # stdout is the whole list, as JSON
+    assert {"routing", "fakes"} <= names
+    assert "testroutes" not in names, "the broken file's [plugins] table still selects"
+    assert "server.port: Expected `int`, got `str`" in result.stderr
+    assert "6 problem(s)" in result.stderr
+    text = run(subprocess_env, "plugins", "--config", str(path))
+    assert text.returncode == 1
+    assert "fakes  (voxgate-test-support 1.0)" in text.stdout
+    assert "telemetry: unknown top-level table" in text.stderr
+
+
+def test_plugins_are_listed_even_when_the_config_is_not_toml(tmp_path, subprocess_env):
+    path = tmp_path / "broken.toml"
+    path.write_text("this is = = not TOML\n")
+    result = run(subprocess_env, "plugins", "--json", "--config", str(path))
+    assert result.returncode == 1
+    assert {"routing", "fakes"} <= {p["name"] for p in json.loads(result.stdout)}
+    assert "invalid TOML" in result.stderr
+
+
+def test_plugins_json_is_installed_plugins(subprocess_env):
+    """The CLI prints what ``voxgate.testing.installed_plugins`` returns, in a subprocess too."""
+    code = (
+        "import json, msgspec; from voxgate.testing import installed_plugins; "
+        "print(json.dumps(msgspec.to_builtins(list(installed_plugins().values()))))"
+    )
+    helper = subprocess.run(
+        [sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, check=True
+    )
+    cli = run(subprocess_env, "plugins", "--json")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(helper.stdout) == json.loads(cli.stdout)
+    assert "fakes" in {p["name"] for p in json.loads(cli.stdout)}
 
 
 def test_plugin_selection_by_environment(subprocess_env):

@@ -18,7 +18,7 @@ import pytest
 from servers import served
 from wer import wer
 
-from tests.conftest import FAKE_TOML
+from tests.conftest import PYAV_TOML
 from voxgate.testing import build_test_app
 from voxgate.testing.fakes import FakeTtsEngine
 
@@ -200,7 +200,7 @@ def test_errors_before_the_first_byte(client, kwargs, error, param):
 def threaded_fake_server(plugins):
     import voxgate_pyav
 
-    toml = FAKE_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\ndelay = 0.02', 1)
+    toml = PYAV_TOML.replace('kind = "fake-tts"', 'kind = "fake-tts"\ndelay = 0.02', 1)
     with served(build_test_app(toml, [*plugins, voxgate_pyav])) as address:
         yield f"http://{address}"
 

@@ -267,13 +267,13 @@ def test_every_way_of_naming_p226_gives_its_audio(multi: CoquiEngine, choice: di
 )
 def test_unknown_voices_are_a_400_before_any_work(multi: CoquiEngine, choice: dict[str, Any]):
     with pytest.raises(InvalidRequestError) as caught:
-        multi.synthesize(SENTENCE, VoiceChoice(**choice), SpeechOptions())
+        next(multi.synthesize(SENTENCE, VoiceChoice(**choice), SpeechOptions()))
     assert caught.value.param == "voice"
 
 
 def test_a_one_speaker_model_refuses_other_voice_names(single: CoquiEngine):
     with pytest.raises(InvalidRequestError) as caught:
-        single.synthesize(SENTENCE, VoiceChoice(voice_id="alloy"), SpeechOptions())
+        next(single.synthesize(SENTENCE, VoiceChoice(voice_id="alloy"), SpeechOptions()))
     assert caught.value.param == "voice"
 
 
@@ -536,7 +536,7 @@ def test_xtts_checks_voice_and_language_first(
     xtts: CoquiEngine, choice: dict[str, Any], options: dict[str, Any], param: str
 ):
     with pytest.raises(InvalidRequestError) as caught:
-        xtts.synthesize("Hello.", VoiceChoice(**choice), SpeechOptions(**options))
+        next(xtts.synthesize("Hello.", VoiceChoice(**choice), SpeechOptions(**options)))
     assert caught.value.param == param
 
 

@@ -142,8 +142,9 @@ def test_nothing_pronounceable_yields_nothing(engine):
 
 def test_speed_outside_what_kokoro_onnx_accepts_is_a_400(engine):
     for speed in (0.25, 4.0, float("nan")):
+        options = SpeechOptions(speed=speed)
         with pytest.raises(InvalidRequestError) as caught:
-            engine.synthesize("Hi.", VoiceChoice(voice_id="jf_alpha"), SpeechOptions(speed=speed))
+            next(engine.synthesize("Hi.", VoiceChoice(voice_id="jf_alpha"), options))
         assert caught.value.param == "speed"
 
 
@@ -159,8 +160,10 @@ def test_language_comes_from_the_voice_then_the_request_then_the_config(engine):
         engine._language(loaded, "xx-nowhere")
     assert caught.value.param == "language"
     with pytest.raises(InvalidRequestError) as caught:
-        engine.synthesize(
-            "Hi.", VoiceChoice(voice_id="jf_alpha", language="xx"), SpeechOptions(language="en")
+        next(
+            engine.synthesize(
+                "Hi.", VoiceChoice(voice_id="jf_alpha", language="xx"), SpeechOptions(language="en")
+            )
         )
     assert caught.value.param == "language"
 
@@ -226,14 +229,14 @@ def test_a_blend_speaks_and_differs_from_both_of_its_voices(engine):
 )
 def test_bad_voices_are_a_400_before_any_audio(engine, spec):
     with pytest.raises(InvalidRequestError) as caught:
-        engine.synthesize("Hi.", VoiceChoice(voice_id=spec), SpeechOptions())
+        next(engine.synthesize("Hi.", VoiceChoice(voice_id=spec), SpeechOptions()))
     assert caught.value.param == "voice"
 
 
 def test_a_request_blend_with_an_unknown_voice_is_a_400(engine):
     choice = VoiceChoice(voice_id="x", blend=[("jf_alpha", 1.0), ("nobody", 1.0)])
     with pytest.raises(InvalidRequestError, match="nobody") as caught:
-        engine.synthesize("Hi.", choice, SpeechOptions())
+        next(engine.synthesize("Hi.", choice, SpeechOptions()))
     assert caught.value.param == "voice"
 
 

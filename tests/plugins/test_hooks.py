@@ -137,10 +137,35 @@ def test_hook_register_tts_engines():
     assert runtime.tts_engine("tts-1").name == "tone"
 
 
+class AacFastTranscoder(fakes.WavTranscoder):
+    kind: ClassVar[str] = "aac-fast"  # sorts before "pyav"
+
+
 def test_hook_register_transcoders():
     hooks = hooks_with()
-    runtime = build_runtime(load_config_from_str("", hooks, environ={}), hooks)
+    config = load_config_from_str('[transcoder]\nkind = "wav"\n', hooks, environ={})
+    runtime = build_runtime(config, hooks)
     assert isinstance(runtime.transcoder, fakes.WavTranscoder)
+    assert runtime.transcoder.context.instance == "transcoder:wav"
+    unset = build_runtime(load_config_from_str("", hooks, environ={}), hooks)
+    assert unset.transcoder is None, "the default, pyav, is not among these plugins"
+
+
+def test_an_installed_transcoder_never_replaces_the_configured_one():
+    import voxgate_pyav
+
+    @hookimpl
+    def register_transcoders(register):
+        register(AacFastTranscoder)
+
+    hooks = hooks_with(
+        voxgate_pyav, plugin_module("voxgate_aac_fast", register_transcoders=register_transcoders)
+    )
+    assert set(hooks.registry.transcoder) == {"aac-fast", "pyav", "wav"}
+    runtime = build_runtime(load_config_from_str("", hooks, environ={}), hooks)
+    assert isinstance(runtime.transcoder, voxgate_pyav.PyAvTranscoder), "pyav by default"
+    chosen = load_config_from_str('[transcoder]\nkind = "aac-fast"\n', hooks, environ={})
+    assert isinstance(build_runtime(chosen, hooks).transcoder, AacFastTranscoder)
 
 
 class EchoProxyConfig(ConfigBase):
@@ -193,6 +218,24 @@ def test_hook_register_model_sources(tmp_path):
     assert runtime.model_sources.resolve(str(weights)) == weights, "local paths need no scheme"
     with pytest.raises(LookupError, match=r"unknown model source `hub:`.*registered: mem:"):
         runtime.model_sources.resolve("hub:org/model")
+
+
+def test_model_sources_are_told_when_downloads_are_off(tmp_path):
+    seen = []
+
+    @hookimpl
+    def register_model_sources(register):
+        def resolve(reference, context):
+            seen.append(context.offline)
+            return tmp_path
+
+        register("net", resolve)
+
+    hooks = hooks_with(plugin_module("voxgate_net", register_model_sources=register_model_sources))
+    for toml in ("", "[server]\noffline = false\n", "[server]\noffline = true\n"):
+        runtime = build_runtime(load_config_from_str(toml, hooks, environ={}), hooks)
+        runtime.model_sources.resolve("net:model")
+    assert seen == [False, False, True]
 
 
 async def test_hook_resolve_model():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import structlog
 
@@ -113,6 +115,61 @@ def test_registering_a_non_engine_is_rejected():
     pm = make_plugin_manager(plugins=[odd], entry_points_enabled=False)
     with pytest.raises(PluginError, match="subclass of voxgate.SttEngine"):
         _ = Hooks(pm).registry
+
+
+class ListSttEngine(fakes.FakeSttEngine):
+    kind = "list-stt"
+
+    def transcribe(self, audio, options):  # a plain function: all its work happens at the call
+        return list(super().transcribe(audio, options))
+
+
+class ReturningTtsEngine(fakes.FakeTtsEngine):
+    kind = "returning-tts"
+
+    def synthesize(self, text, voice, options):
+        return iter(list(super().synthesize(text, voice, options)))
+
+
+@pytest.mark.parametrize(
+    ("hook", "engine", "method"),
+    [
+        ("register_stt_engines", ListSttEngine, "transcribe"),
+        ("register_tts_engines", ReturningTtsEngine, "synthesize"),
+    ],
+)
+def test_an_engine_whose_compute_is_not_a_generator_is_rejected(hook, engine, method):
+    def register_hook(register):
+        register(engine)
+
+    register_hook.__name__ = hook
+    plain = plugin_module("voxgate_plain", **{hook: hookimpl(register_hook)})
+    pm = make_plugin_manager(plugins=[plain], entry_points_enabled=False)
+    with pytest.raises(PluginError) as info:
+        _ = Hooks(pm).registry
+    message = str(info.value)
+    assert "plugin `voxgate_plain`" in message
+    assert f"{engine.__name__}.{method} must be a generator function" in message
+
+
+def test_every_built_in_and_example_engine_registers(monkeypatch):
+    template = Path(__file__).resolve().parents[2] / "docs" / "plugins" / "template"
+    monkeypatch.syspath_prepend(str(template))
+    import voxgate_example
+
+    import voxgate_coqui
+    import voxgate_faster_whisper
+    import voxgate_kokoro
+    import voxgate_piper
+
+    builtins = [voxgate_faster_whisper, voxgate_kokoro, voxgate_piper, voxgate_coqui]
+    pm = make_plugin_manager(
+        plugins=[*builtins, fakes, voxgate_example], entry_points_enabled=False
+    )
+    registry = Hooks(pm).registry
+    assert set(registry.stt) == {"faster-whisper", "fake-stt"}
+    assert {"kokoro", "piper", "coqui", "fake-tts"} <= set(registry.tts)
+    assert len(registry.tts) == 5, "the template's example engine too"
 
 
 def test_broken_entry_point_names_the_plugin(install_dist):

@@ -17,6 +17,9 @@ from voxgate.testing import app_client, build_test_app, fakes
 from voxgate.testing.app import TEST_BASE_URL, build_test_config
 
 TOML = """
+[transcoder]
+kind = "wav"
+
 [stt.fake-stt]
 kind = "fake-stt"
 

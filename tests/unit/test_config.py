@@ -121,6 +121,39 @@ def test_unknown_kind_lists_installed_kinds(hooks):
     assert found["tts.x.kind"] == "unknown tts kind 'kokoro' (installed: fake-tts)"
 
 
+def test_the_transcoder_is_chosen_by_kind_with_its_options():
+    import voxgate_pyav
+
+    hooks = Hooks(make_plugin_manager(plugins=[voxgate_pyav, fakes], entry_points_enabled=False))
+    config = load_config_from_str("", hooks, environ={})
+    assert config.transcoder is not None
+    assert config.transcoder.kind == "pyav", "the default"
+    assert config.transcoder.options == voxgate_pyav.PyAvConfig()
+    toml = "[transcoder]\nmax_decoded_seconds = 60.0\nthreads = 2\n"
+    config = load_config_from_str(toml, hooks, environ={})
+    assert config.transcoder.options == voxgate_pyav.PyAvConfig(max_decoded_seconds=60, threads=2)
+    config = load_config_from_str('[transcoder]\nkind = "wav"\n', hooks, environ={})
+    assert config.transcoder.kind == "wav"
+
+
+def test_transcoder_problems_have_their_toml_paths(hooks):
+    found = problems_of('[transcoder]\nkind = "ffmpeg-cli"\n', hooks)
+    assert found == {
+        "transcoder.kind": "unknown transcoder kind 'ffmpeg-cli' (installed: wav)",
+    }
+    found = problems_of('[transcoder]\nkind = "wav"\nthreads = 2\n', hooks)
+    assert found == {"transcoder.threads": "unknown key (known keys: kind)"}
+    # options for the default kind, which these plugins lack
+    found = problems_of("[transcoder]\nthreads = 2\n", hooks)
+    assert found == {
+        "transcoder": "the default kind 'pyav' is not installed; set `kind` (installed: wav)",
+    }
+    assert problems_of('transcoder = "pyav"\n', hooks) == {
+        "transcoder": "expected a table, got a string"
+    }
+    assert load_config_from_str("", hooks, environ={}).transcoder is None
+
+
 def test_instance_names_are_unique_across_tables(hooks):
     found = problems_of('[stt.same]\nkind = "fake-stt"\n[tts.same]\nkind = "fake-tts"\n', hooks)
     assert "already used by [stt.same]" in found["tts.same"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -113,6 +114,7 @@ async def test_ready_is_503_with_reason_until_preload_finishes(plugins, monkeypa
 
 async def test_failed_preload_is_reported_and_requests_get_500(plugins):
     toml = '[stt.bad]\nkind = "fake-stt"\npreload = true\nfail_load = true\n[models]\n"whisper-1" = "bad"\n'
+    toml += '[transcoder]\nkind = "wav"\n'
     async with app_client(toml, plugins) as client:
         runtime = client.app.state.runtime
         await wait_until(lambda: runtime.pool.stt["bad"].state == "failed")
@@ -225,4 +227,54 @@ async def test_load_failure_is_engine_error():
     runtime = runtime_for('[stt.bad]\nkind = "fake-stt"\nfail_load = true\n')
     with pytest.raises(EngineError):
         await runtime.pool.stt["bad"].ensure_loaded()
+    await runtime.pool.close()
+
+
+async def test_open_stream_calls_the_engine_in_the_worker_not_on_the_event_loop():
+    """A call that blocks (a plain-function engine, a slow check) stalls only its worker."""
+    runtime = runtime_for('[tts.tone]\nkind = "fake-tts"\n')
+    instance = runtime.pool.tts["tone"]
+    release = threading.Event()
+    seen: dict[str, object] = {}
+
+    def blocking_call(engine):
+        seen["thread"] = threading.current_thread().name
+        # only the event loop sets it: a call blocking the loop waits out its timeout
+        seen["released"] = release.wait(timeout=2)
+        return engine.synthesize("a b", VoiceChoice(voice_id="tone"), SpeechOptions())
+
+    async def release_from_the_loop():
+        await asyncio.sleep(0.01)
+        release.set()
+
+    releaser = asyncio.create_task(release_from_the_loop())
+    stream = await instance.open_stream(blocking_call)
+    await releaser
+    assert seen["released"] is True, "the event loop ran while the engine call was blocked"
+    assert str(seen["thread"]).startswith("voxgate-tone")
+    assert await consume(stream) == 2
+    await wait_until(lambda: instance.active == 0)
+    await runtime.pool.close()
+
+
+async def test_cancelled_open_stream_frees_the_slot_once_the_call_is_done():
+    runtime = runtime_for('[tts.tone]\nkind = "fake-tts"\n')
+    instance = runtime.pool.tts["tone"]
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow_call(engine):
+        entered.set()
+        release.wait(timeout=5)
+        return engine.synthesize("a", VoiceChoice(voice_id="tone"), SpeechOptions())
+
+    opening = asyncio.create_task(instance.open_stream(slow_call))
+    await wait_until(entered.is_set)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    assert instance.active == 1, "the call still runs in the worker: its slot stays taken"
+    release.set()
+    await wait_until(lambda: instance.active == 0)
+    assert fakes.FakeTtsEngine.steps == 0, "what the call made is closed, never run"
     await runtime.pool.close()

@@ -35,5 +35,5 @@ async def chat_completions(
     if job.speech is None:
         events = chat_stream.passthrough(first, chunks)
     else:
-        events = chat_stream.with_audio(runtime, job, first, chunks)
+        events = chat_stream.with_audio(runtime, job.speech, first, chunks)
     return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)

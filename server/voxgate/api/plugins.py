@@ -1,16 +1,15 @@
-"""``GET /-/plugins``: what ``voxgate plugins`` prints, as JSON."""
+"""``GET /-/plugins``: what ``voxgate plugins --json`` prints."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from litestar import get
 from litestar.di import NamedDependency
 
+from voxgate.plugins.hooks import PluginInfo
 from voxgate.runtime import Runtime
 
 
 @get("/-/plugins", sync_to_thread=False)
-def plugins_list(runtime: NamedDependency[Runtime]) -> list[dict[str, Any]]:
+def plugins_list(runtime: NamedDependency[Runtime]) -> list[PluginInfo]:
     """Loaded plugins with distribution, version, hooks and registered kinds."""
-    return [info.to_dict() for info in runtime.hooks.plugin_infos()]
+    return runtime.hooks.plugin_infos()

@@ -47,8 +47,6 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     session.start()
     if not transcription:
         _warn_without_upstream(session, model)
-    open_sessions: set[RealtimeSession] = runtime.state.setdefault("realtime_sessions", set())
-    open_sessions.add(session)
     sender = asyncio.create_task(_send_events(socket, session))
     log.info("realtime session", session=session.config.id, kind=session.config.kind, beta=beta)
     try:
@@ -66,7 +64,6 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
         await session.close()
-        open_sessions.discard(session)
         log.info("realtime session closed", session=session.config.id)
 
 

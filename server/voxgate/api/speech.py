@@ -16,9 +16,7 @@ from voxgate.wire.speech import SpeechRequest
 async def create_speech(runtime: NamedDependency[Runtime], data: JSONBody[SpeechRequest]) -> Stream:
     """Text to audio in any of OpenAI's six formats, raw bytes or SSE."""
     job = speech.plan(runtime, data)
-    transcoder = runtime.transcoder
-    assert transcoder is not None  # noqa: S101 - plan() checked it
-    encoder = speech.encoder_for(job, transcoder)
+    encoder = speech.encoder_for(job)
     stream, first = await speech.start(job)
     if data.stream_format == "sse":
         body = speech.sse_body(job, stream, first, encoder)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect
@@ -21,6 +21,8 @@ from voxgate.wire.transcription import (
     TranslationRequest,
     convert_form,
 )
+
+SttRequest = TypeVar("SttRequest", TranscriptionRequest, TranslationRequest)
 
 _LIST_FIELDS = ("timestamp_granularities", "include")
 _OBJECT_FIELDS = ("chunking_strategy",)
@@ -47,10 +49,9 @@ async def translations(
 
 
 async def _handle(
-    request: Request[Any, Any, Any], runtime: Runtime, request_type: type[AudioRequest]
+    request: Request[Any, Any, Any], runtime: Runtime, request_type: type[SttRequest]
 ) -> Response[bytes] | Stream:
     upload, parsed, extra = await _read_form(request, request_type)
-    assert isinstance(parsed, TranscriptionRequest | TranslationRequest)  # noqa: S101
     job = stt.plan(parsed, extra)
     instance = runtime.stt_engine(job.model)
     data = await upload.read()
@@ -74,8 +75,8 @@ async def _handle(
 
 
 async def _read_form(
-    request: Request[Any, Any, Any], request_type: type[AudioRequest]
-) -> tuple[UploadFile, AudioRequest, dict[str, Any]]:
+    request: Request[Any, Any, Any], request_type: type[SttRequest]
+) -> tuple[UploadFile, SttRequest, dict[str, Any]]:
     """The file part, the typed fields and the leftover (engine-specific) fields."""
     if request.content_type[0] != "multipart/form-data":
         raise InvalidRequestError(
@@ -118,7 +119,8 @@ async def _read_form(
 def _allowed_values(request_type: type[AudioRequest], field: str | None) -> list[str]:
     """The choices of a Literal field (or list of Literals), for a helpful message."""
     info = msgspec.inspect.type_info(request_type)
-    assert isinstance(info, msgspec.inspect.StructType)  # noqa: S101
+    if not isinstance(info, msgspec.inspect.StructType):
+        return []
     for candidate in info.fields:
         if candidate.encode_name != field:
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soxr
@@ -52,12 +52,6 @@ class PcmAudio:
         if channels > 1:
             ints = ints.reshape(-1, channels).mean(axis=1)
         return cls(ints, sample_rate)
-
-    @classmethod
-    def from_channels(cls, frames: NDArray[Any], sample_rate: int) -> PcmAudio:
-        """Downmix a ``(frames, channels)`` float array to mono."""
-        array = np.asarray(frames, dtype=np.float32)
-        return cls(array.mean(axis=1) if array.ndim == 2 else array, sample_rate)  # noqa: PLR2004
 
     @classmethod
     def concat(cls, chunks: Iterable[PcmAudio], sample_rate: int) -> PcmAudio:

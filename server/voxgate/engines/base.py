@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, get_args, get_origin
 
 import msgspec
+from typing_extensions import TypeVar
 
 from voxgate.schema import ConfigBase
 
@@ -38,18 +39,78 @@ class ComponentContext:
         return self.resolve_model_path(spec)
 
 
-class Component(ABC):
-    """What every registered kind shares: a ``kind`` name and a forbid-unknown-fields ``Config``."""
+ConfigT_co = TypeVar("ConfigT_co", bound=ConfigBase, covariant=True, default=ConfigBase)
+"""A component's config type: ``class PiperEngine(TtsEngine[PiperConfig])``.
+
+Covariant, and ``ConfigBase`` when left out, so a bare ``TtsEngine`` in an annotation means
+"any TTS engine" (``type[TtsEngine]`` accepts ``PiperEngine``). A subclass written without a
+type argument still decodes its table with ``EmptyConfig``: ``Config`` is inherited.
+"""
+
+
+class Component(ABC, Generic[ConfigT_co]):
+    """What every registered kind shares: a ``kind`` name and a forbid-unknown-fields ``Config``.
+
+    Give the config type as the type argument and ``self.config`` is typed with it::
+
+        class PiperEngine(TtsEngine[PiperConfig]):
+            kind = "piper"
+
+    ``Config``, the Struct voxgate decodes the instance's TOML table into, is derived from
+    the type argument when the class does not set it; a subclass without one inherits its
+    parent's (``EmptyConfig`` at the top: the table takes no options). Setting ``Config``
+    explicitly still works, as long as it is the type argument or a subclass of it.
+    """
 
     kind: ClassVar[str]
     Config: ClassVar[type[ConfigBase]] = EmptyConfig
 
-    def __init__(self, config: ConfigBase, context: ComponentContext) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT_co, context: ComponentContext) -> None:
+        self.config: ConfigT_co = config
         self.context = context
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Set ``Config`` from the type argument (``TtsEngine[PiperConfig]``) when not given."""
+        super().__init_subclass__(**kwargs)
+        argument = _config_argument(cls)
+        if argument is None:
+            return
+        explicit = cls.__dict__.get("Config")
+        if explicit is None:
+            cls.Config = argument
+        elif not (isinstance(explicit, type) and issubclass(explicit, argument)):
+            msg = (
+                f"{cls.__qualname__}.Config is {explicit!r}, but the class is declared with "
+                f"config type {argument.__qualname__}: set one, or make them agree"
+            )
+            raise TypeError(msg)
 
-class EngineBase(Component):
+
+def _config_argument(cls: type) -> type[ConfigBase] | None:
+    """The concrete config type ``cls`` gives a ``Component`` base, if any.
+
+    ``None`` for a bare subclass (``class X(TtsEngine)``) and for a generic intermediate
+    (``class Base(TtsEngine[C])`` with a type variable ``C``): both keep the inherited ``Config``.
+    """
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        origin = get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, Component)):
+            continue
+        args = get_args(base)
+        if not args or isinstance(args[0], TypeVar):
+            continue
+        argument = args[0]
+        if not (isinstance(argument, type) and issubclass(argument, ConfigBase)):
+            msg = (
+                f"{cls.__qualname__}: the config type argument of {origin.__qualname__}[...] "
+                f"must be a ConfigBase subclass, got {argument!r}"
+            )
+            raise TypeError(msg)
+        return argument
+    return None
+
+
+class EngineBase(Component[ConfigT_co]):
     """An engine instance: ``load()`` once before use, ``unload()`` to free its memory."""
 
     @abstractmethod
@@ -138,7 +199,7 @@ class Segment(msgspec.Struct, frozen=True, kw_only=True):
     language_probability: float | None = None
 
 
-class SttEngine(EngineBase):
+class SttEngine(EngineBase[ConfigT_co]):
     """Speech to text: turns ``PcmAudio`` at ``sample_rate`` into segments, as they are decoded."""
 
     capabilities: ClassVar[SttCapabilities] = SttCapabilities()
@@ -201,7 +262,7 @@ class SpeechOptions(msgspec.Struct, frozen=True, kw_only=True):
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class TtsEngine(EngineBase):
+class TtsEngine(EngineBase[ConfigT_co]):
     """Text to speech: yields ``PcmAudio`` chunks; the service splits text into sentences first."""
 
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities()
@@ -253,7 +314,7 @@ class AudioEncoder(ABC):
         """Flush the codec and return the tail of the stream."""
 
 
-class Transcoder(Component):
+class Transcoder(Component[ConfigT_co]):
     """Decodes uploads from their bytes and stream-encodes responses (kind ``pyav`` built in)."""
 
     formats: ClassVar[frozenset[str]] = frozenset()
@@ -277,7 +338,7 @@ class Transcoder(Component):
 # -- chat proxy -------------------------------------------------------------------------------
 
 
-class ChatProxy(Component):
+class ChatProxy(Component[ConfigT_co]):
     """Forwards OpenAI chat bodies to an upstream LLM; async because it is pure I/O.
 
     Failures are ``OpenAIError``s: the upstream's own 4xx passed through (``UpstreamError``),

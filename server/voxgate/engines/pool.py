@@ -23,6 +23,7 @@ from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Iterator
+    from concurrent.futures import Future
 
     from voxgate.config import InstanceConfig
 
@@ -168,22 +169,57 @@ class EngineInstance(Generic[E]):
     async def open_stream(self, call: Callable[[E], Iterator[T]]) -> EngineStream[T]:
         """Take a slot and load *now*, so 429/5xx happen before a response starts.
 
-        Returns an async iterator over ``call(engine)`` computed in the worker; the slot is
-        released when the generator finishes or is closed (client gone, cancellation).
+        ``call(engine)`` runs in the worker too, never on the event loop: whatever it does
+        before handing back its generator (checks, or an engine's eager work) cannot stall
+        the server. Returns an async iterator over that generator, computed in the worker;
+        the slot is released when the generator finishes or is closed (client gone,
+        cancellation).
         """
         await self.acquire()
         started = time.monotonic()
+
+        def done() -> None:
+            self.release(started)
+
         try:
             engine = await self.ensure_loaded()
-            iterator = call(engine)
+            pending = self.executor.submit(call, engine)
         except BaseException:
-            self.release(started)
+            done()
             raise
-        return EngineStream(self.executor, iterator, lambda: self.release(started))
+        try:
+            iterator = await asyncio.wrap_future(pending)
+        except asyncio.CancelledError:
+            _release_when_settled(pending, asyncio.get_running_loop(), done)
+            raise
+        except BaseException:
+            done()
+            raise
+        return EngineStream(self.executor, iterator, done)
 
     def shutdown(self) -> None:
         """Stop the worker threads; queued work is cancelled."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _release_when_settled(
+    pending: Future[Iterator[T]], loop: asyncio.AbstractEventLoop, on_done: Callable[[], None]
+) -> None:
+    """After a cancelled ``open_stream``: free the slot only once ``call`` is done in the worker.
+
+    What ``call`` made is closed first (an unstarted generator runs none of its body), so an
+    instance never runs more calls than it has slots.
+    """
+
+    def settled(future: Future[Iterator[T]]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            closer = getattr(future.result(), "close", None)
+            if closer is not None:
+                closer()
+        with contextlib.suppress(RuntimeError):  # loop already closed at interpreter exit
+            loop.call_soon_threadsafe(on_done)
+
+    pending.add_done_callback(settled)
 
 
 class EngineStream(Generic[T]):

@@ -48,7 +48,12 @@ def quiet_cuts(audio: PcmAudio, max_seconds: float, search_seconds: float = 5.0)
 
 
 def windows(audio: PcmAudio, max_seconds: float) -> Iterator[tuple[float, PcmAudio]]:
-    """``(offset_seconds, piece)`` for each window; views of the samples, never copies."""
+    """``(offset_seconds, piece)`` for each window; views of the samples, never copies.
+
+    Public (``voxgate.windows``) for STT engines whose memory grows with the input: transcribe
+    each piece (at most ``max_seconds`` long, cut at a quiet point; ``0`` means one piece),
+    then move its segments by ``offset_seconds`` with ``shift_segment``.
+    """
     bounds = (
         [0, *quiet_cuts(audio, max_seconds), len(audio)] if max_seconds > 0 else [0, len(audio)]
     )
@@ -57,7 +62,11 @@ def windows(audio: PcmAudio, max_seconds: float) -> Iterator[tuple[float, PcmAud
 
 
 def shift_segment(segment: Segment, offset: float, number: int) -> Segment:
-    """``segment`` (and its words) moved by ``offset`` seconds, renumbered ``number``."""
+    """``segment`` (and its words) moved by ``offset`` seconds, renumbered ``number``.
+
+    Public (``voxgate.shift_segment``): puts a segment decoded from one of ``windows``' pieces
+    back on the timeline of the whole upload, with ids that keep counting across pieces.
+    """
     words = segment.words
     if words is not None and offset:
         words = [

@@ -24,7 +24,10 @@ class ModelSourceError(LookupError):
 
 @dataclass(frozen=True)
 class ModelSourceContext:
-    """What a resolver may use: where to unpack or download, and whether the network is off."""
+    """What a resolver may use: where to unpack or download, and whether the network is off.
+
+    ``offline`` is ``[server] offline``: a resolver must not download anything when it is set.
+    """
 
     cache_dir: Path
     offline: bool = False

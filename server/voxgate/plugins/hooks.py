@@ -7,7 +7,6 @@ them, and validates what plugins hand back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,25 +25,19 @@ if TYPE_CHECKING:
     from voxgate.plugins.manager import PluginManager
 
 
-@dataclass(frozen=True)
-class PluginInfo:
-    """One row of ``voxgate plugins`` and ``GET /-/plugins``."""
+class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One loaded plugin: a row of ``voxgate plugins`` (``--json``) and of ``GET /-/plugins``.
+
+    ``distribution`` and ``version`` are ``None`` for a plugin registered in-process (tests);
+    ``hooks`` are the hooks it implements and ``kinds`` what it registered, by category
+    (``{"tts": ["example"]}``). Plugin tests get it from ``voxgate.testing.installed_plugins``.
+    """
 
     name: str
     distribution: str | None
     version: str | None
     hooks: list[str]
-    kinds: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by the CLI and the HTTP route."""
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "hooks": self.hooks,
-            "kinds": self.kinds,
-        }
+    kinds: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 _COMPONENT_HOOKS: tuple[tuple[str, Category, type], ...] = (
@@ -175,10 +168,6 @@ class Hooks:
         return result if isinstance(result, VoiceChoice) else None
 
     # -- introspection ---------------------------------------------------------------------
-
-    def hook_names(self) -> list[str]:
-        """Every hook name in the specification."""
-        return sorted(name for name in vars(self.pm.hook) if not name.startswith("_"))
 
     def plugin_infos(self) -> list[PluginInfo]:
         """Loaded plugins with distribution, version, implemented hooks and registered kinds."""

@@ -6,6 +6,7 @@ moment they happen, naming both plugins.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -63,10 +64,10 @@ class Registry:
                 found.setdefault(category, []).append(key)
         return {category: sorted(keys) for category, keys in sorted(found.items())}
 
-    def engine_kinds(self, task: Literal["stt", "tts", "chat"]) -> list[str]:
-        """Sorted kind names for an instance table (``stt``, ``tts`` or ``chat``)."""
-        table: dict[str, type] = getattr(self, task)
-        return sorted(table)
+
+# The compute methods the core drives step by step in an instance's worker thread: each must
+# be a generator function, so calling it does no work and every step can be stopped.
+GENERATOR_METHODS: dict[Category, str] = {"stt": "transcribe", "tts": "synthesize"}
 
 
 def check_component(cls: object, base: type, category: Category, owner: str) -> str:
@@ -78,5 +79,13 @@ def check_component(cls: object, base: type, category: Category, owner: str) -> 
     kind = getattr(cls, "kind", None)
     if not isinstance(kind, str) or not kind:
         msg = f"plugin `{owner}`: {cls.__name__} has no `kind` class attribute"
+        raise PluginError(msg)
+    method = GENERATOR_METHODS.get(category)
+    if method is not None and not inspect.isgeneratorfunction(getattr(cls, method, None)):
+        msg = (
+            f"plugin `{owner}`: {cls.__name__}.{method} must be a generator function "
+            "(it `yield`s its results): voxgate runs each step in the engine's worker thread, "
+            "and a plain function would do all its work at once"
+        )
         raise PluginError(msg)
     return kind

@@ -52,7 +52,6 @@ from voxgate.wire.transcription import TranscriptionRequest
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-    from voxgate.engines.base import Transcoder
     from voxgate.engines.pool import EngineInstance
     from voxgate.runtime import Runtime
 
@@ -281,10 +280,11 @@ async def check_speech(job: ChatJob) -> None:
 
 async def forwarded_body(runtime: Runtime, job: ChatJob) -> dict[str, Any]:
     """The body for the upstream, every ``input_audio`` part replaced by its transcript."""
-    if not job.audio_parts:
+    instance = job.stt_instance  # plan() resolves one exactly when there are audio parts
+    if instance is None or not job.audio_parts:
         return job.body
     transcripts = await asyncio.gather(
-        *(_transcript(runtime, job, part) for part in job.audio_parts)
+        *(_transcript(runtime, instance, job, part) for part in job.audio_parts)
     )
     messages = [dict(message) for message in job.body["messages"]]
     for part, text in zip(job.audio_parts, transcripts, strict=True):
@@ -294,9 +294,9 @@ async def forwarded_body(runtime: Runtime, job: ChatJob) -> dict[str, Any]:
     return {**job.body, "messages": messages}
 
 
-async def _transcript(runtime: Runtime, job: ChatJob, part: AudioPart) -> str:
-    instance = job.stt_instance
-    assert instance is not None  # noqa: S101 - plan() resolved it when there are parts
+async def _transcript(
+    runtime: Runtime, instance: EngineInstance[SttEngine], job: ChatJob, part: AudioPart
+) -> str:
     key = hashlib.sha256(instance.name.encode() + b"\0" + part.data).hexdigest()
     cache = memory(runtime)
     cached = cache.transcript(key)
@@ -332,14 +332,12 @@ def speech_job(template: speech.SpeechJob, text: str) -> speech.SpeechJob:
     return dataclasses.replace(template, request=request, texts=pieces(text))
 
 
-async def speak(runtime: Runtime, template: speech.SpeechJob, text: str) -> bytes:
+async def speak(template: speech.SpeechJob, text: str) -> bytes:
     """A whole reply, encoded in the requested format."""
-    transcoder = runtime.transcoder
-    assert transcoder is not None  # noqa: S101 - speech.plan() checked it
     job = speech_job(template, text)
     if not job.texts:
         return b""
-    async with contextlib.aclosing(speech.encoded_pieces(job, transcoder)) as encoded:
+    async with contextlib.aclosing(speech.encoded_pieces(job)) as encoded:
         data = b"".join([data async for data in encoded])
     if job.request.response_format == "wav":
         return _sized_wav(data)
@@ -357,7 +355,7 @@ def _sized_wav(data: bytes) -> bytes:
 
 
 async def spoken(
-    transcoder: Transcoder, template: speech.SpeechJob, sentences: asyncio.Queue[str | None]
+    template: speech.SpeechJob, sentences: asyncio.Queue[str | None]
 ) -> AsyncGenerator[bytes, None]:
     """Encoded audio for sentences as they arrive (an LLM's stream), until ``None``.
 
@@ -377,7 +375,7 @@ async def spoken(
         job = speech_job(template, " ".join(batch))
         if not job.texts:
             continue
-        async with contextlib.aclosing(speech.encoded_pieces(job, transcoder)) as audio:
+        async with contextlib.aclosing(speech.encoded_pieces(job)) as audio:
             async for data in audio:
                 yield data
 
@@ -401,7 +399,7 @@ async def add_audio(runtime: Runtime, job: ChatJob, reply: dict[str, Any]) -> di
         if isinstance(choice, dict) and isinstance(choice.get("message"), dict)
     ]
     spoken = [m for m in messages if isinstance(m.get("content"), str) and m["content"].strip()]
-    audio = await asyncio.gather(*(speak(runtime, template, m["content"]) for m in spoken))
+    audio = await asyncio.gather(*(speak(template, m["content"]) for m in spoken))
     cache = memory(runtime)
     for message, data in zip(spoken, audio, strict=True):
         transcript = message["content"]

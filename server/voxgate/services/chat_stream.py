@@ -20,7 +20,6 @@ import structlog
 
 from voxgate.errors import sse_error_event
 from voxgate.services.chat_audio import (
-    ChatJob,
     ChatMemory,
     close_chunks,
     engine_failure,
@@ -33,8 +32,8 @@ from voxgate.wire.chat import DONE_FRAME, sse_frame
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from voxgate.engines.base import Transcoder
     from voxgate.runtime import Runtime
+    from voxgate.services.speech import SpeechJob
 
 log = structlog.get_logger("voxgate.chat")
 
@@ -59,11 +58,14 @@ async def passthrough(
 
 
 async def with_audio(
-    runtime: Runtime, job: ChatJob, first: dict[str, Any] | None, chunks: AsyncIterator[Any]
+    runtime: Runtime,
+    template: SpeechJob,
+    first: dict[str, Any] | None,
+    chunks: AsyncIterator[Any],
 ) -> AsyncIterator[bytes]:
-    """The chunks rewritten for audio output, with synthesized audio interleaved."""
+    """The chunks rewritten for audio output, spoken as ``template`` says, audio interleaved."""
     frames: asyncio.Queue[bytes | None] = asyncio.Queue()
-    relay = _Relay(runtime, job, frames)
+    relay = _Relay(runtime, template, frames)
     pump = asyncio.create_task(relay.run(first, chunks))
     try:
         while (frame := await frames.get()) is not None:
@@ -105,11 +107,10 @@ class _Choice:
 class _Relay:
     """Reads the upstream, feeds each choice's speaker, and queues every outgoing frame."""
 
-    def __init__(self, runtime: Runtime, job: ChatJob, frames: asyncio.Queue[bytes | None]) -> None:
-        assert job.speech is not None  # noqa: S101 - with_audio is used only with audio output
-        assert runtime.transcoder is not None  # noqa: S101 - speech.plan() checked it
-        self.template = job.speech
-        self.transcoder: Transcoder = runtime.transcoder
+    def __init__(
+        self, runtime: Runtime, template: SpeechJob, frames: asyncio.Queue[bytes | None]
+    ) -> None:
+        self.template = template
         self.memory: ChatMemory = memory(runtime)
         self.frames = frames
         self.choices: dict[int, _Choice] = {}
@@ -175,7 +176,7 @@ class _Relay:
 
     async def _speak(self, choice: _Choice) -> None:
         """Speak the choice's sentences as they complete, then close its audio."""
-        audio = spoken(self.transcoder, self.template, choice.sentences)
+        audio = spoken(self.template, choice.sentences)
         async with contextlib.aclosing(audio) as pcm:
             async for data in pcm:
                 for start in range(0, len(data), FRAME_BYTES):

@@ -57,6 +57,7 @@ class SpeechJob:
     options: SpeechOptions
     sample_rate: int
     texts: list[str]
+    transcoder: Transcoder  # the server's, which encodes ``request.response_format``
     tempo: Callable[[PcmAudio, float], PcmAudio] | None = None
 
     @property
@@ -82,7 +83,8 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     rate = request.sample_rate or (
         request.model_extensions.sr if request.model_extensions else None
     )
-    if runtime.transcoder is None or request.response_format not in runtime.transcoder.formats:
+    transcoder = runtime.transcoder
+    if transcoder is None or request.response_format not in transcoder.formats:
         raise InvalidRequestError(
             f"This server cannot encode `{request.response_format}` (no transcoder for it).",
             param="response_format",
@@ -93,11 +95,11 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     )
     tempo = None
     if not native_speed:
-        if type(runtime.transcoder).tempo is Transcoder.tempo:
+        if type(transcoder).tempo is Transcoder.tempo:
             raise InvalidRequestError(
                 f"Model `{request.model}` cannot change speed on this server.", param="speed"
             )
-        tempo = runtime.transcoder.tempo
+        tempo = transcoder.tempo
     return SpeechJob(
         request=request,
         instance=instance,
@@ -105,6 +107,7 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
         options=options,
         sample_rate=rate or OPENAI_RATE,
         texts=texts,
+        transcoder=transcoder,
         tempo=tempo,
     )
 
@@ -161,9 +164,9 @@ async def check_voice(job: SpeechJob) -> None:
     await job.instance.run(lambda engine: engine.check(job.voice, job.options))
 
 
-def encoder_for(job: SpeechJob, transcoder: Transcoder) -> AudioEncoder:
+def encoder_for(job: SpeechJob) -> AudioEncoder:
     """One streaming encoder for this response."""
-    return transcoder.encoder(job.request.response_format, job.sample_rate)
+    return job.transcoder.encoder(job.request.response_format, job.sample_rate)
 
 
 async def audio_body(
@@ -206,13 +209,13 @@ async def sse_body(
         await stream.aclose()
 
 
-async def encoded_pieces(job: SpeechJob, transcoder: Transcoder) -> AsyncGenerator[bytes, None]:
+async def encoded_pieces(job: SpeechJob) -> AsyncGenerator[bytes, None]:
     """Each piece encoded as it is made, for callers with events of their own (chat).
 
     Errors raise; the engine is released however the iteration ends.
     """
     stream, first = await start(job)
-    encoder = encoder_for(job, transcoder)
+    encoder = encoder_for(job)
     async with contextlib.aclosing(_audio(job, stream, first, encoder)) as audio:
         async for data in audio:
             yield data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -249,14 +250,25 @@ async def collect(stream: EngineStream[Segment]) -> list[Segment]:
 
 
 class TextJoiner:
-    """Joins segment texts the same way for streamed deltas and the final text."""
+    """Joins segment texts the same way for every response: streamed deltas and final texts.
+
+    The one place segment texts meet (HTTP ``text``/``json``/``verbose_json``, SSE deltas,
+    realtime and live transcripts). Whisper's segments start with a space of their own; an
+    engine whose segments do not (``"Hello."``, ``"World."``) gets one added between them,
+    except where the script itself uses none (Chinese, Japanese, Thai): their texts run on.
+    """
 
     def __init__(self) -> None:
         self._parts: list[str] = []
 
     def add(self, text: str) -> str:
         """The delta this segment adds (empty when it adds nothing)."""
-        piece = text.rstrip() if self._parts else text.strip()
+        if not self._parts:
+            piece = text.strip()
+        else:
+            piece = text.rstrip()
+            if piece and _needs_space(self._parts[-1][-1], piece[0]):
+                piece = " " + piece
         if piece:
             self._parts.append(piece)
         return piece
@@ -265,6 +277,28 @@ class TextJoiner:
     def text(self) -> str:
         """Everything added so far."""
         return "".join(self._parts)
+
+
+def _needs_space(before: str, after: str) -> bool:
+    """Whether two segments meeting at characters ``before`` and ``after`` need a space."""
+    if before.isspace() or after.isspace():
+        return False
+    return not (_runs_on(before) or _runs_on(after))
+
+
+# Scripts written without spaces between words, beyond the wide (CJK) characters
+_RUN_ON_RANGES = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF))  # Thai, Lao, Myanmar, Khmer
+_HANGUL_RANGES = ((0x1100, 0x11FF), (0xAC00, 0xD7AF))  # wide, yet Korean puts spaces between words
+
+
+def _runs_on(char: str) -> bool:
+    """A character of a script written without spaces between words (or its punctuation)."""
+    code = ord(char)
+    if any(low <= code <= high for low, high in _RUN_ON_RANGES):
+        return True
+    if any(low <= code <= high for low, high in _HANGUL_RANGES):
+        return False
+    return unicodedata.east_asian_width(char) in {"W", "F"}  # CJK ideographs, kana, 。、
 
 
 def joined_text(segments: Sequence[Segment]) -> str:
@@ -324,17 +358,21 @@ def duration_usage(duration: float) -> DurationUsage:
 
 
 def render(job: SttJob, segments: Sequence[Segment], duration: float) -> tuple[bytes, str]:
-    """The body and content type for ``job.response_format``."""
+    """The body (UTF-8) and media type for ``job.response_format``.
+
+    Text media types carry no charset here: Litestar's ``Response`` adds ``charset=utf-8`` to
+    every ``text/*`` type itself, so naming it here too would send it twice.
+    """
     text = joined_text(segments)
     fmt = job.response_format
     transcribing = job.task == "transcribe"
     logprobs = _logprobs(segments) if job.options.logprobs else None
     if fmt == "text":
-        return (text + "\n").encode(), "text/plain; charset=utf-8"
+        return (text + "\n").encode(), "text/plain"
     if fmt == "srt":
-        return to_srt(segments).encode(), "text/plain; charset=utf-8"
+        return to_srt(segments).encode(), "text/plain"
     if fmt == "vtt":
-        return to_vtt(segments).encode(), "text/vtt; charset=utf-8"
+        return to_vtt(segments).encode(), "text/vtt"
     body: msgspec.Struct
     if fmt == "verbose_json":
         body = TranscriptionVerbose(

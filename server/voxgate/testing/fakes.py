@@ -44,9 +44,14 @@ GATES: dict[str, threading.Event] = {}
 
 
 class FakeSttConfig(ConfigBase):
-    """Scripted segments, one per ``segment_seconds`` of audio (at least one)."""
+    """Scripted segments, one per ``segment_seconds`` of audio (at least one).
+
+    Each text gets a leading space, as Whisper's segments have; ``leading_space = false``
+    yields them bare, as engines that segment differently do.
+    """
 
     texts: list[str] = msgspec.field(default_factory=lambda: ["Hello from the fake engine."])
+    leading_space: bool = True
     segment_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     gate: str | None = None
@@ -55,11 +60,10 @@ class FakeSttConfig(ConfigBase):
     languages: list[str] | None = None
 
 
-class FakeSttEngine(SttEngine):
+class FakeSttEngine(SttEngine[FakeSttConfig]):
     """Yields the configured texts as segments; counts loads and generator closes."""
 
     kind: ClassVar[str] = "fake-stt"
-    Config: ClassVar[type[ConfigBase]] = FakeSttConfig
     capabilities: ClassVar[SttCapabilities] = SttCapabilities(
         translate=True, word_timestamps=True, logprobs=True
     )
@@ -70,7 +74,7 @@ class FakeSttEngine(SttEngine):
     last_options: TranscribeOptions | None = None
 
     def load(self) -> None:
-        cfg = self._cfg
+        cfg = self.config
         if cfg.fail_load:
             msg = "fake load failure"
             raise RuntimeError(msg)
@@ -80,26 +84,23 @@ class FakeSttEngine(SttEngine):
     def unload(self) -> None:
         self.loaded = False
 
-    @property
-    def _cfg(self) -> FakeSttConfig:
-        assert isinstance(self.config, FakeSttConfig)  # noqa: S101
-        return self.config
-
     def loaded_capabilities(self) -> SttCapabilities:
-        cfg = self._cfg
+        cfg = self.config
         return msgspec.structs.replace(
             self.capabilities, translate=cfg.translate, languages=cfg.languages
         )
 
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
-        cfg = self._cfg
+        cfg = self.config
         type(self).last_options = options
         count = max(1, int(audio.duration // cfg.segment_seconds))
         try:
             for index in range(count):
                 _wait(cfg.gate, cfg.delay)
                 type(self).steps += 1
-                text = " " + cfg.texts[index % len(cfg.texts)]
+                text = cfg.texts[index % len(cfg.texts)]
+                if cfg.leading_space:
+                    text = " " + text
                 start, end = index * cfg.segment_seconds, (index + 1) * cfg.segment_seconds
                 parts = text.split()
                 step = (end - start) / max(1, len(parts))
@@ -136,29 +137,23 @@ class FakeTtsConfig(ConfigBase):
     voices: list[str] = msgspec.field(default_factory=lambda: ["tone", "low"])
 
 
-class FakeTtsEngine(TtsEngine):
+class FakeTtsEngine(TtsEngine[FakeTtsConfig]):
     """A tone generator: ``low`` is an octave down; speed shortens words natively."""
 
     kind: ClassVar[str] = "fake-tts"
-    Config: ClassVar[type[ConfigBase]] = FakeTtsConfig
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(native_speed=True)
 
     steps = 0
     closed = 0
 
-    @property
-    def _cfg(self) -> FakeTtsConfig:
-        assert isinstance(self.config, FakeTtsConfig)  # noqa: S101
-        return self.config
-
     def load(self) -> None:
         self.loaded = True
 
     def voices(self) -> list[Voice]:
-        return [Voice(id=v, name=v.title(), languages=["en"]) for v in self._cfg.voices]
+        return [Voice(id=v, name=v.title(), languages=["en"]) for v in self.config.voices]
 
     def check(self, voice: VoiceChoice, options: SpeechOptions) -> None:  # noqa: ARG002
-        cfg = self._cfg
+        cfg = self.config
         if voice.voice_id not in cfg.voices:
             msg = f"Voice `{voice.voice_id}` is not one of {', '.join(cfg.voices)}."
             raise InvalidRequestError(msg, param="voice")
@@ -166,7 +161,7 @@ class FakeTtsEngine(TtsEngine):
     def synthesize(
         self, text: str, voice: VoiceChoice, options: SpeechOptions
     ) -> Iterator[PcmAudio]:
-        cfg = self._cfg
+        cfg = self.config
         self.check(voice, options)
         frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
         try:

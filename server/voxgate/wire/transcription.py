@@ -7,7 +7,7 @@ Responses are the exact shapes the official SDK parses.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -157,6 +157,9 @@ def encode_sse(event: TextDelta | TextDone) -> bytes:
     return b"data: " + msgspec.json.encode(event) + b"\n\n"
 
 
-def convert_form(fields: dict[str, Any], request_type: type[AudioRequest]) -> AudioRequest:
+AudioRequestT = TypeVar("AudioRequestT", bound=AudioRequest)
+
+
+def convert_form(fields: dict[str, Any], request_type: type[AudioRequestT]) -> AudioRequestT:
     """Decode normalized form fields (strings) into ``request_type``; form values are text."""
     return msgspec.convert(fields, request_type, strict=False)

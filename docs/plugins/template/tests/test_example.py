@@ -11,9 +11,7 @@ from typing import Any, ClassVar
 
 import openai
 import pytest
-from voxgate.plugins.hooks import Hooks
-from voxgate.plugins.manager import make_plugin_manager
-from voxgate.testing import TtsEngineContract
+from voxgate.testing import TtsEngineContract, installed_plugins
 
 import voxgate_example
 
@@ -53,7 +51,9 @@ def test_entry_point_is_installed():
 
 
 def test_voxgate_discovers_the_plugin():
-    pm = make_plugin_manager()  # real entry-point discovery, as `voxgate serve` does it
-    assert pm.has_plugin("example")
-    assert pm.origins["example"].distribution == "voxgate-example"
-    assert Hooks(pm).registry.tts["example"] is voxgate_example.ExampleEngine
+    plugins = installed_plugins()  # real entry-point discovery, as `voxgate serve` does it
+    assert "example" in plugins, "is the plugin installed (`pip install -e .`)?"
+    example = plugins["example"]
+    assert example.distribution == "voxgate-example"
+    assert example.hooks == ["register_tts_engines"]
+    assert example.kinds == {"tts": ["example"]}

@@ -7,7 +7,7 @@ and ``synthesize()``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import msgspec
 from voxgate import (
@@ -45,11 +45,10 @@ class ExampleConfig(ConfigBase):
     )
 
 
-class ExampleEngine(TtsEngine):
+class ExampleEngine(TtsEngine[ExampleConfig]):
     """Says every word as a tone; ``speed`` shortens the tones, so speed is native."""
 
     kind: ClassVar[str] = "example"
-    Config: ClassVar[type[ConfigBase]] = ExampleConfig
     capabilities: ClassVar[TtsCapabilities] = TtsCapabilities(native_speed=True)
 
     _np: ModuleType | None = None
@@ -86,7 +85,7 @@ class ExampleEngine(TtsEngine):
             msg = "ExampleEngine.synthesize called before load()"
             raise RuntimeError(msg)
         self.check(voice, options)
-        cfg = cast("ExampleConfig", self.config)  # voxgate decodes the table into Config
+        cfg = self.config  # voxgate decoded the table into ExampleConfig
         for word in text.split():
             seconds = SECONDS_PER_LETTER * len(word) / options.speed
             t = np.arange(round(cfg.sample_rate * seconds), dtype=np.float32) / cfg.sample_rate

@@ -94,6 +94,9 @@ class Events:
             if name in GA_ONLY:
                 return None
             name = BETA_NAMES.get(name, name)
+        return self._build(name, fields)
+
+    def _build(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
         return {"type": name, "event_id": f"event_{self._prefix}{next(self._counter)}", **fields}
 
     def error(self, error: OpenAIError, *, client_event_id: str | None = None) -> dict[str, Any]:
@@ -105,6 +108,4 @@ class Events:
             "param": error.param,
             "event_id": client_event_id,
         }
-        event = self.event("error", error=detail)
-        assert event is not None  # noqa: S101 - both protocols have it
-        return event
+        return self._build("error", {"error": detail})  # the same in both protocols

@@ -523,14 +523,21 @@ class LiveSession:
         )
 
     @property
+    def _settings(self) -> LiveConfig:
+        """The configuration; set from the first frame, before any audio is read."""
+        config = self.config
+        if config is None:
+            msg = "live session used before its configuration arrived"
+            raise RuntimeError(msg)
+        return config
+
+    @property
     def _interval(self) -> int:
-        assert self.config is not None  # noqa: S101 - set before any audio
-        return self.config.partial_interval_ms * SAMPLES_PER_MS
+        return self._settings.partial_interval_ms * SAMPLES_PER_MS
 
     def _cap(self, upto: int) -> None:
         """Finalize what passed ``max_utterance_ms``, cut at its quietest 100 ms."""
-        assert self.config is not None  # noqa: S101
-        limit = self.config.max_utterance_ms * SAMPLES_PER_MS
+        limit = self._settings.max_utterance_ms * SAMPLES_PER_MS
         while (utterance := self._utterance) is not None and upto - utterance.begin > limit:
             region = self._buffer.slice(utterance.begin, utterance.begin + limit + 1)
             cuts = quiet_cuts(PcmAudio(region, VAD_RATE), limit / VAD_RATE)
@@ -595,23 +602,22 @@ class LiveSession:
 
     def _trim(self) -> None:
         """Keep the open utterance, or the prefix padding a new one may reach back into."""
-        assert self.config is not None  # noqa: S101
         utterance = self._utterance
         if utterance is not None:
             self._buffer.trim(utterance.begin)
         else:
-            padding = self.config.prefix_padding_ms * SAMPLES_PER_MS + WINDOW
+            padding = self._settings.prefix_padding_ms * SAMPLES_PER_MS + WINDOW
             self._buffer.trim(self._position - padding)
 
     # -- transcripts -----------------------------------------------------------------------
 
     async def _transcribe(self, audio: NDArray[np.float32]) -> list[Segment]:
-        assert self.config is not None  # noqa: S101
+        config = self._settings
         return await stt.transcribe(
             self._runtime,
-            self.config.model,
+            config.model,
             PcmAudio(audio, VAD_RATE),
-            language=self.config.language,
+            language=config.language,
             words=self._words,
         )
 

@@ -179,10 +179,13 @@ class ResponseRun:
     # -- output events ----------------------------------------------------------------------
 
     def _where(self) -> dict[str, Any]:
-        assert self.item is not None  # noqa: S101
+        item = self.item
+        if item is None:
+            msg = "a response event before the response's item was opened"
+            raise RuntimeError(msg)
         return {
             "response_id": self.id,
-            "item_id": self.item.id,
+            "item_id": item.id,
             "output_index": 0,
             "content_index": 0,
         }
@@ -223,11 +226,9 @@ class ResponseRun:
         self, template: speech.SpeechJob, sentences: asyncio.Queue[str | None]
     ) -> None:
         """Synthesize sentences as they complete (those waiting together), send their audio."""
-        transcoder = self.session.runtime.transcoder
-        assert transcoder is not None  # noqa: S101 - speech.plan() checked it
         output = self.config.output_format
         chunk_bytes = formats.BYTES_PER_SAMPLE[output] * formats.RATES[output] * CHUNK_MS // 1000
-        async with contextlib.aclosing(chat_audio.spoken(transcoder, template, sentences)) as pcm:
+        async with contextlib.aclosing(chat_audio.spoken(template, sentences)) as pcm:
             async for data in pcm:
                 self.audio_ms += 1000 * len(data) / (2 * SPEECH_RATE)
                 if output != "pcm16":

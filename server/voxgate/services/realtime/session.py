@@ -149,8 +149,7 @@ class RealtimeSession:
             case wire.ConversationItemCreate(item=item, previous_item_id=previous):
                 self._create_item(item, previous)
             case wire.ConversationItemDelete(item_id=item_id):
-                self.items.remove(self._item(item_id))
-                self.send("conversation.item.deleted", item_id=item_id)
+                self._delete_item(item_id)
             case wire.ConversationItemRetrieve(item_id=item_id):
                 found = self._item(item_id)
                 self.send("conversation.item.retrieved", item=found.wire(beta=self.beta))
@@ -292,7 +291,7 @@ class RealtimeSession:
         content = item.content[0]
         announce = self.config.transcription is not None
         settings = self.config.transcription or session_config.Transcription()
-        pieces: list[str] = []
+        joiner = transcription.TextJoiner()
         try:
             stream = await stt.open_segments(
                 self.runtime,
@@ -301,11 +300,9 @@ class RealtimeSession:
                 language=settings.language,
                 prompt=settings.prompt,
             )
-            joiner = transcription.TextJoiner()
             try:
                 async for segment in stream:
                     delta = joiner.add(segment.text)
-                    pieces.append(delta)
                     if announce and delta:
                         self.send(
                             "conversation.item.input_audio_transcription.delta",
@@ -323,7 +320,7 @@ class RealtimeSession:
             error = EngineError("Transcription failed; the server log has the details.")
             self._transcription_failed(item, error)
             return None
-        transcript = "".join(pieces).strip()
+        transcript = joiner.text
         content.transcript = transcript
         if announce:
             self.send(
@@ -379,6 +376,14 @@ class RealtimeSession:
         data = b"".join(_b64(part["audio"], f"item.content[{i}].audio") for i, part in audio_parts)
         audio = formats.decode(self.config.input_format, data)
         self.transcripts[item.id] = self.spawn(self._transcribe(item, audio))
+
+    def _delete_item(self, item_id: str) -> None:
+        """Remove an item; its transcription, if still running, stops and says nothing more."""
+        self.items.remove(self._item(item_id))
+        pending = self.transcripts.pop(item_id, None)
+        if pending is not None and not pending.done():
+            pending.cancel()  # closes the engine's generator: the worker stops between steps
+        self.send("conversation.item.deleted", item_id=item_id)
 
     def _previous_id(self, item: Item) -> str | None:
         index = self.items.index(item)
