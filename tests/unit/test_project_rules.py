@@ -49,3 +49,36 @@ def test_the_version_is_written_in_one_place():
     assert source == REPO / "server" / "voxgate" / "__init__.py"
     (match,) = HATCH_VERSION.finditer(source.read_text(encoding="utf-8"))
     assert match.group("version") == voxgate.__version__
+
+
+def _locked_names() -> set[str]:
+    from packaging.requirements import Requirement
+
+    lock = REPO / "requirements" / "constraints.txt"
+    names = set()
+    for raw in lock.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            names.add(canonical(Requirement(line).name))
+    return names
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_declared_dependency_is_in_the_lock():
+    """CI installs from requirements/constraints.txt: a dependency missing there is unpinned.
+
+    Regenerate the lock with the command in CONTRIBUTING.md after editing pyproject.toml.
+    """
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        declared += extra
+    names = {canonical(Requirement(spec).name) for spec in declared} - {"voxgate"}
+    assert "faster-whisper" in names
+    missing = sorted(names - _locked_names())
+    assert not missing, f"in pyproject.toml but not in requirements/constraints.txt: {missing}"
