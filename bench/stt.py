@@ -2,6 +2,7 @@
 
     python bench/stt.py                       # tiny.en, 2 threads, 7 runs per clip
     python bench/stt.py --model pkg:whisper-base --runs 5 --concurrency 1
+    python bench/stt.py --metrics-overhead    # the cost of Prometheus metrics: on against off
 
 Both sides use the same model directory, compute type, threads, beam size and file. The raw
 side is what a script calling faster-whisper would do: ``model.transcribe(path)`` and read
@@ -112,13 +113,21 @@ class Raw:
 
 
 def start_server(
-    spec: str, *, threads: int, workers: int, beam: int, concurrency: int, cache: Path
+    spec: str,
+    *,
+    threads: int,
+    workers: int,
+    beam: int,
+    concurrency: int,
+    cache: Path,
+    metrics: str = "open",
 ) -> tuple[subprocess.Popen[bytes], str]:
-    config = cache / "bench.toml"
+    config = cache / f"bench-{metrics}.toml"
     config.write_text(
         f"""
 [server]
 cache_dir = "{cache}"
+metrics = "{metrics}"
 
 [logging]
 level = "warning"
@@ -243,6 +252,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="the instance's slots")
     parser.add_argument("--workers", type=int, default=1, help="CTranslate2 num_workers")
     parser.add_argument("--levels", default="1,2,4,8")
+    parser.add_argument(
+        "--metrics-overhead",
+        action="store_true",
+        help="instead: voxgate with [server] metrics on against off, paired, same model",
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -257,6 +271,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         files = clips(cache)
+        if args.metrics_overhead:
+            metrics_overhead(args, cache, files)
+            return
         model_dir = resolve_model(args.model, cache)
         raw = Raw(model_dir, args.threads, args.workers, args.beam)
         process, base = start_server(
@@ -299,6 +316,50 @@ def main() -> None:
                 "(bench process, includes the raw model)"
             )
         finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def metrics_overhead(args: argparse.Namespace, cache: Path, files: dict[str, Path]) -> None:
+    """Two servers, one with ``metrics = "off"``: paired medians of the same upload on each.
+
+    Both load the same model; requests alternate between them, so drift hits both alike. The
+    ratio is metrics-on over metrics-off (1.00: no cost).
+    """
+    settings = {
+        "threads": args.threads,
+        "workers": args.workers,
+        "beam": args.beam,
+        "concurrency": args.concurrency,
+        "cache": cache,
+    }
+    off, off_base = start_server(args.model, metrics="off", **settings)
+    on, on_base = start_server(args.model, metrics="open", **settings)
+    try:
+        with (
+            httpx.Client(base_url=off_base, timeout=600) as off_client,
+            httpx.Client(base_url=on_base, timeout=600) as on_client,
+        ):
+            print("\nmetrics overhead        off s     on s   ratio on/off (median of pairs)")
+            for name, path in files.items():
+                off_call = lambda p=path: post(off_client, p)  # noqa: E731
+                on_call = lambda p=path: post(on_client, p)  # noqa: E731
+                # each order once: the second of a pair runs on a warmer machine, so a ratio
+                # from one order alone carries that bias; their geometric mean cancels it
+                off_s, on_s, off_first = paired_medians(off_call, on_call, args.runs)
+                _, _, on_first = paired_medians(on_call, off_call, args.runs)
+                ratio = (off_first / on_first) ** 0.5
+                print(f"  {name:<20} {off_s:6.3f} {on_s:8.3f}   {ratio:5.3f}")
+            scraped = on_client.get("/metrics")
+            scraped.raise_for_status()
+            seconds = [
+                line
+                for line in scraped.text.splitlines()
+                if line.startswith("voxgate_audio_seconds_total")
+            ]
+            print(f"  metrics were collected: {seconds}")
+    finally:
+        for process in (off, on):
             process.terminate()
             process.wait(timeout=30)
 

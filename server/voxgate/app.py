@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from voxgate import __version__
 from voxgate.api.chat import chat_completions
 from voxgate.api.health import health, ready
 from voxgate.api.live import live_transcription
+from voxgate.api.metrics import metrics
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
@@ -22,12 +24,16 @@ from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.context import ROUTE_CONTEXT, RouteContext
 from voxgate.errors import exception_handlers
-from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware
+from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware, TelemetryMiddleware
 from voxgate.plugins.hooks import Hooks
 from voxgate.runtime import Runtime, build_runtime
+from voxgate.telemetry import build_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
+
+    from litestar.types import ControllerRouterHandler
+    from opentelemetry.trace import TracerProvider
 
     from voxgate.config import ServerConfig
     from voxgate.plugins.manager import PluginManager
@@ -38,15 +44,24 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def create_app(
-    config: ServerConfig, pm: PluginManager, *, environ: Mapping[str, str] | None = None
+    config: ServerConfig,
+    pm: PluginManager,
+    *,
+    environ: Mapping[str, str] | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Litestar:
     """Build the Litestar app for ``config`` with the plugins in ``pm``.
 
-    Engines are created here and loaded in the lifespan (preload) or on first use.
+    Engines are created here and loaded in the lifespan (preload) or on first use. Traces
+    follow the ``OTEL_*`` variables of ``environ`` (default ``os.environ``), unless a
+    ``tracer_provider`` is given.
     """
+    env = os.environ if environ is None else environ
     hooks = Hooks(pm)
-    runtime = build_runtime(config, hooks)
+    telemetry = build_telemetry(config, env, tracer_provider=tracer_provider)
+    runtime = build_runtime(config, hooks, telemetry)
     keys = config.api_keys(environ)
+    metrics_mode = config.server.metrics
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -66,28 +81,33 @@ def create_app(
         return route_context
 
     cors = CORSConfig(allow_origins=config.server.cors_origins, expose_headers=["x-request-id"])
+    handlers: list[ControllerRouterHandler] = [
+        health,
+        ready,
+        models_list,
+        models_retrieve,
+        audio_models,
+        plugins_list,
+        transcriptions,
+        translations,
+        live_transcription,
+        create_speech,
+        chat_completions,
+        realtime,
+    ]
+    if metrics_mode != "off":
+        handlers.append(metrics)
     app = Litestar(
-        route_handlers=[
-            health,
-            ready,
-            models_list,
-            models_retrieve,
-            audio_models,
-            plugins_list,
-            transcriptions,
-            translations,
-            live_transcription,
-            create_speech,
-            chat_completions,
-            realtime,
-        ],
+        route_handlers=handlers,
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             # plugin routes get this narrow view instead of the runtime (voxgate.RouteContext)
             ROUTE_CONTEXT: Provide(provide_route_context, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
-        middleware=[ApiKeyMiddleware(keys)],
+        middleware=[
+            ApiKeyMiddleware(keys, also_protected=["/metrics"] if metrics_mode == "key" else [])
+        ],
         cors_config=cors if config.server.cors_origins else None,
         request_max_body_size=config.server.max_upload_bytes,
         plugins=hooks.litestar_plugins(config),
@@ -96,8 +116,11 @@ def create_app(
         logging_config=None,
     )
     app.state.runtime = runtime
+    inner = app.asgi_handler
+    if telemetry.enabled:
+        inner = TelemetryMiddleware(inner, telemetry)
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler, drain_limit=4 * config.server.max_upload_bytes
+        inner, drain_limit=4 * config.server.max_upload_bytes
     )
     return app
 

@@ -76,6 +76,14 @@ class ServerSettings(ConfigBase):
             ),
         ),
     ] = 256
+    metrics: Annotated[
+        Literal["key", "open", "off"],
+        _describe(
+            "GET /metrics (Prometheus): `key` needs an API key when keys are configured "
+            "(open when none are), `open` never needs one, `off` removes the route and "
+            "collects nothing."
+        ),
+    ] = "key"
 
 
 class AuthSettings(ConfigBase):

@@ -1,8 +1,9 @@
-"""ASGI layers around the app: request context + access log (outermost), and API-key auth.
+"""ASGI layers around the app: request context + access log (outermost), telemetry, API-key auth.
 
 The request-context layer wraps the whole Litestar app, so router 404/405s get a request id and
-an access line too. Auth is a Litestar middleware, so it runs inside CORS (a 401 still carries
-CORS headers) and covers HTTP and WebSocket routes under ``/v1``.
+an access line too; the telemetry layer, inside it, is there only when metrics or traces are
+on. Auth is a Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers)
+and covers HTTP and WebSocket routes under ``/v1``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
 from voxgate.errors import AuthenticationError, OpenAIError, error_body
+from voxgate.telemetry import WEBSOCKET_ACCEPTED, WEBSOCKET_REFUSED
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from voxgate.telemetry import Telemetry
 
 access_log = structlog.get_logger("voxgate.access")
 
@@ -116,6 +120,33 @@ class RequestContextMiddleware:
                 return
 
 
+class TelemetryMiddleware:
+    """Each HTTP request and WebSocket inside its span, counted and timed by route template.
+
+    The route is known once Litestar has routed the request (``scope["path_template"]``),
+    so the labels are read as the request ends.
+    """
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Observe one HTTP request or WebSocket."""
+        with self.telemetry.request(scope) as observed:
+
+            async def observed_send(message: Message) -> None:
+                if message["type"] in {"http.response.start", "websocket.http.response.start"}:
+                    observed.status = message["status"]
+                elif message["type"] == "websocket.accept":
+                    observed.status = WEBSOCKET_ACCEPTED
+                elif message["type"] == "websocket.close" and observed.status is None:
+                    observed.status = WEBSOCKET_REFUSED
+                await send(message)
+
+            await self.app(scope, receive, observed_send)
+
+
 def bearer_token(scope: Scope) -> str | None:
     """The key from ``Authorization: Bearer <key>``."""
     raw = _header(scope, b"authorization")
@@ -145,13 +176,19 @@ def key_matches(candidate: str, keys: frozenset[str]) -> bool:
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
-    """401 ``invalid_api_key`` on protected paths without a valid key; open when no keys."""
+    """401 ``invalid_api_key`` on protected paths without a valid key; open when no keys.
 
-    def __init__(self, keys: frozenset[str]) -> None:
+    ``also_protected`` adds exact paths (``/metrics`` with ``[server] metrics = "key"``).
+    """
+
+    def __init__(self, keys: frozenset[str], also_protected: Iterable[str] = ()) -> None:
         self.keys = keys
+        self.also_protected = frozenset(also_protected)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if not self.keys or not scope["path"].startswith(PROTECTED_PREFIXES):
+        path = scope["path"]
+        protected = path.startswith(PROTECTED_PREFIXES) or path in self.also_protected
+        if not self.keys or not protected:
             await next_app(scope, receive, send)
             return
         if scope["type"] == ScopeType.WEBSOCKET:

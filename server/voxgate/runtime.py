@@ -19,6 +19,7 @@ from voxgate.engines.base import (
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError, ServiceUnavailableError
 from voxgate.models.sources import ModelSourceContext, ModelSources
+from voxgate.telemetry import Telemetry
 
 E = TypeVar("E", bound=EngineBase)
 
@@ -43,6 +44,7 @@ class Runtime:
         model_sources: ModelSources,
         transcoder: Transcoder | None,
         chat: dict[str, ChatProxy] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.config = config
         self.hooks = hooks
@@ -50,6 +52,7 @@ class Runtime:
         self.model_sources = model_sources
         self.transcoder = transcoder
         self.chat = chat or {}
+        self.telemetry = telemetry or Telemetry()
         self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:
@@ -90,10 +93,11 @@ class Runtime:
             await proxy.start()
 
     async def aclose(self) -> None:
-        """Close chat connections, then stop and unload the engines."""
+        """Close chat connections, stop and unload the engines, flush the traces."""
         for proxy in self.chat.values():
             await proxy.aclose()
         await self.pool.close()
+        await self.telemetry.aclose()
 
 
 def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineInstance[E]:
@@ -104,8 +108,11 @@ def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineI
     return instance
 
 
-def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
+def build_runtime(
+    config: ServerConfig, hooks: Hooks, telemetry: Telemetry | None = None
+) -> Runtime:
     """Create (not load) every instance the config names."""
+    telemetry = telemetry or Telemetry()
     registry = hooks.registry
     sources = ModelSources(
         registry.model_source,
@@ -118,7 +125,7 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
         )
 
     def instance(inst: InstanceConfig, cls: type[EngineBase]) -> EngineInstance[Any]:
-        return EngineInstance(inst, cls, context(inst.name))
+        return EngineInstance(inst, cls, context(inst.name), telemetry)
 
     stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
     tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}
@@ -131,11 +138,14 @@ def build_runtime(config: ServerConfig, hooks: Hooks) -> Runtime:
         chosen = config.transcoder
         cls = registry.transcoder[chosen.kind]
         transcoder = cls(chosen.options, context(f"transcoder:{chosen.kind}"))
+    pool = EnginePool(stt, tts)
+    telemetry.watch_pool(pool)
     return Runtime(
         config=config,
         hooks=hooks,
-        pool=EnginePool(stt, tts),
+        pool=pool,
         model_sources=sources,
         transcoder=transcoder,
         chat=chat,
+        telemetry=telemetry,
     )

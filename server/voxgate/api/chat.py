@@ -24,9 +24,9 @@ async def chat_completions(
     await chat_audio.check_speech(job)
     body = await chat_audio.forwarded_body(runtime, job)
     if not job.stream:
-        reply = await job.proxy.complete(body)
+        reply = await runtime.telemetry.upstream(job.proxy.complete(body))
         return Response(await chat_audio.add_audio(runtime, job, reply))
-    chunks = job.proxy.stream(body)
+    chunks = runtime.telemetry.upstream_stream(job.proxy.stream(body))
     try:  # the upstream's errors are still a clean error response here
         first = await anext(chunks, None)
     except BaseException:

@@ -23,7 +23,7 @@ async def live_transcription(
     socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]
 ) -> None:
     """Partial and final transcripts of streamed audio (auth is the middleware's job)."""
-    async with admitted(socket, runtime) as admission:
+    async with admitted(socket, runtime, "live") as admission:
         if admission:
             await _serve(socket, runtime)
 

@@ -30,7 +30,7 @@ DEFAULT_MODEL = "gpt-realtime"
 @websocket("/v1/realtime")
 async def realtime(socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]) -> None:
     """One session per connection: transcription or conversation (``?model=…``)."""
-    async with admitted(socket, runtime) as admission:
+    async with admitted(socket, runtime, "realtime") as admission:
         if admission:
             await _serve(socket, runtime)
 

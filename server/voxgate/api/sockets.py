@@ -8,7 +8,7 @@ handshake (503, or close code 1013 "try again later"), before anything is alloca
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from voxgate.errors import ServiceUnavailableError
 from voxgate.middleware import reject_websocket
@@ -25,8 +25,13 @@ _OPEN = "websockets_open"
 
 
 @asynccontextmanager
-async def admitted(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> AsyncIterator[bool]:
-    """True while this socket holds one of the slots; False (and refused) when none is free."""
+async def admitted(
+    socket: WebSocket[Any, Any, Any], runtime: Runtime, kind: Literal["realtime", "live"]
+) -> AsyncIterator[bool]:
+    """True while this socket holds one of the slots; False (and refused) when none is free.
+
+    ``kind`` labels the session in the metrics (``voxgate_websocket_sessions``).
+    """
     limit = runtime.config.server.max_websockets
     if runtime.state.get(_OPEN, 0) >= limit:
         error = ServiceUnavailableError(
@@ -39,6 +44,7 @@ async def admitted(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> AsyncI
         return
     runtime.state[_OPEN] = runtime.state.get(_OPEN, 0) + 1
     try:
-        yield True
+        with runtime.telemetry.websocket(kind):
+            yield True
     finally:
         runtime.state[_OPEN] -= 1

@@ -57,7 +57,7 @@ async def _handle(
     data = await upload.read()
     await upload.close()
     audio = await stt.decode_upload(
-        data, parsed, runtime.transcoder, instance.engine_class.sample_rate
+        data, parsed, runtime.transcoder, instance.engine_class.sample_rate, runtime.telemetry
     )
     del data
     stream = await stt.open_segments(instance, job, audio)

@@ -3,7 +3,8 @@
 A request first takes a slot (waiting in the queue if all are busy; 429 with ``Retry-After``
 when the queue is full, 503 when it waited ``queue_timeout``), then gets the loaded engine.
 Loading happens under a lock, so no request ever sees a half-loaded engine; an idle reaper
-unloads engines after ``idle_ttl`` seconds without use.
+unloads engines after ``idle_ttl`` seconds without use. Admission, loads and runs are reported
+to the app's ``Telemetry`` here, where they happen.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import structlog
 from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, TtsEngine
 from voxgate.engines.runner import iterate_in_worker
 from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
+from voxgate.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Iterator
     from concurrent.futures import Future
 
     from voxgate.config import InstanceConfig
+    from voxgate.telemetry import EngineRun
 
 log = structlog.get_logger("voxgate.pool")
 
@@ -40,13 +43,19 @@ class EngineInstance(Generic[E]):
     """One configured instance of an engine kind, with its own worker threads and queue."""
 
     def __init__(
-        self, config: InstanceConfig, engine_class: type[E], context: ComponentContext
+        self,
+        config: InstanceConfig,
+        engine_class: type[E],
+        context: ComponentContext,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.settings = config.settings
         self.engine_class = engine_class
         self._context = context
+        self.telemetry = telemetry or Telemetry()
+        self.direction: Literal["in", "out"] = "in" if config.task == "stt" else "out"
         self.executor = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix=f"voxgate-{self.name}"
         )
@@ -58,6 +67,7 @@ class EngineInstance(Generic[E]):
         self.state: LoadState = "unloaded"
         self.loaded_once = False
         self.load_error: str | None = None
+        self.load_seconds: float | None = None  # the last successful load's
         self.last_used = time.monotonic()
         self._avg_seconds = 1.0
 
@@ -72,7 +82,8 @@ class EngineInstance(Generic[E]):
             started = time.perf_counter()
             loop = asyncio.get_running_loop()
             try:
-                engine = await loop.run_in_executor(self.executor, self._create_and_load)
+                with self.telemetry.loading(self.name):
+                    engine = await loop.run_in_executor(self.executor, self._create_and_load)
             except Exception as exc:
                 self.state = "failed"
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -83,12 +94,13 @@ class EngineInstance(Generic[E]):
             self.state = "loaded"
             self.loaded_once = True
             self.load_error = None
+            self.load_seconds = time.perf_counter() - started
             self.last_used = time.monotonic()
             log.info(
                 "engine loaded",
                 instance=self.name,
                 kind=self.config.kind,
-                seconds=round(time.perf_counter() - started, 3),
+                seconds=round(self.load_seconds, 3),
             )
             return engine
 
@@ -123,6 +135,7 @@ class EngineInstance(Generic[E]):
     async def acquire(self) -> None:
         """Take a slot, waiting in the bounded queue; 429 when full, 503 after queue_timeout."""
         if self._slots.locked() and self.waiting >= self.settings.max_queue:
+            self.telemetry.rejected(self.name, "queue_full")
             raise RateLimitError(
                 f"Engine `{self.name}` is busy: {self.active} running, {self.waiting} queued. "
                 "Retry after the delay in the Retry-After header.",
@@ -130,8 +143,10 @@ class EngineInstance(Generic[E]):
             )
         self.waiting += 1
         try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout)
+            with self.telemetry.queue_wait(self.name):
+                await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout)
         except TimeoutError:
+            self.telemetry.rejected(self.name, "queue_timeout")
             msg = f"Engine `{self.name}` stayed busy for {self.settings.queue_timeout:g} s."
             raise ServiceUnavailableError(
                 msg, headers={"Retry-After": str(self.retry_after())}
@@ -159,14 +174,29 @@ class EngineInstance(Generic[E]):
         """Run one blocking ``call(engine)`` in the worker under a slot."""
         await self.acquire()
         started = time.monotonic()
+        run: EngineRun | None = None
         try:
             engine = await self.ensure_loaded()
+            run = self.telemetry.engine_run(self.name, self.direction)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, call, engine)
+            result = await loop.run_in_executor(
+                self.executor, call if run is None else run.timed(call), engine
+            )
+            if run is not None:
+                run.complete()
+            return result
         finally:
             self.release(started)
+            if run is not None:
+                run.finish()
 
-    async def open_stream(self, call: Callable[[E], Iterator[T]]) -> EngineStream[T]:
+    async def open_stream(
+        self,
+        call: Callable[[E], Iterator[T]],
+        *,
+        audio_in: float = 0.0,
+        audio_out: Callable[[T], float] | None = None,
+    ) -> EngineStream[T]:
         """Take a slot and load *now*, so 429/5xx happen before a response starts.
 
         ``call(engine)`` runs in the worker too, never on the event loop: whatever it does
@@ -174,16 +204,24 @@ class EngineInstance(Generic[E]):
         the server. Returns an async iterator over that generator, computed in the worker;
         the slot is released when the generator finishes or is closed (client gone,
         cancellation).
+
+        For the metrics: ``audio_in`` is the seconds of audio the run takes in (an STT
+        upload), ``audio_out`` gives the seconds of audio in each item (TTS pieces).
         """
+        requested = time.perf_counter()
         await self.acquire()
         started = time.monotonic()
+        run: EngineRun | None = None
 
         def done() -> None:
             self.release(started)
+            if run is not None:
+                run.finish()
 
         try:
             engine = await self.ensure_loaded()
-            pending = self.executor.submit(call, engine)
+            run = self.telemetry.engine_run(self.name, self.direction, audio=audio_in)
+            pending = self.executor.submit(call if run is None else run.timed(call), engine)
         except BaseException:
             done()
             raise
@@ -195,7 +233,11 @@ class EngineInstance(Generic[E]):
         except BaseException:
             done()
             raise
-        return EngineStream(self.executor, iterator, done)
+        if run is not None:
+            iterator = run.steps(iterator)
+        return EngineStream(
+            self.executor, iterator, done, run=run, measure=audio_out, requested=requested
+        )
 
     def shutdown(self) -> None:
         """Stop the worker threads; queued work is cancelled."""
@@ -230,11 +272,22 @@ class EngineStream(Generic[T]):
     """
 
     def __init__(
-        self, executor: ThreadPoolExecutor, iterator: Iterator[T], on_done: Callable[[], None]
+        self,
+        executor: ThreadPoolExecutor,
+        iterator: Iterator[T],
+        on_done: Callable[[], None],
+        *,
+        run: EngineRun | None = None,
+        measure: Callable[[T], float] | None = None,
+        requested: float | None = None,
     ) -> None:
         self._executor = executor
         self._iterator = iterator
         self._on_done = on_done
+        self._run = run  # what the telemetry observes of this run (None: nothing)
+        self._measure = measure if run is not None else None
+        # when the stream was asked for, before any queue (``time.perf_counter()``)
+        self.requested = time.perf_counter() if requested is None else requested
         self._loop = asyncio.get_running_loop()
         self._inner: AsyncGenerator[T, None] | None = None
         self._closed = False
@@ -247,7 +300,15 @@ class EngineStream(Generic[T]):
             if self._closed:
                 raise StopAsyncIteration
             self._inner = iterate_in_worker(self._executor, self._iterator, self._on_done)
-        return await self._inner.__anext__()
+        try:
+            item = await self._inner.__anext__()
+        except StopAsyncIteration:
+            if self._run is not None:
+                self._run.complete()
+            raise
+        if self._measure is not None and self._run is not None:
+            self._run.add_audio(self._measure(item))
+        return item
 
     async def aclose(self) -> None:
         """Stop: closes the engine generator (after any step in flight) and frees the slot."""

@@ -308,9 +308,10 @@ async def _transcript(
             param=part.param,
         )
     try:
-        audio = await asyncio.to_thread(
-            runtime.transcoder.decode, part.data, instance.engine_class.sample_rate
-        )
+        with runtime.telemetry.decoding():
+            audio = await asyncio.to_thread(
+                runtime.transcoder.decode, part.data, instance.engine_class.sample_rate
+            )
     except AudioDecodeError as exc:
         raise InvalidRequestError(f"{exc}", param=part.param) from None
     if len(audio) == 0:

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import io
 import math
+import time
 import wave
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -144,9 +145,15 @@ def _ramped(chunk: PcmAudio, *, rising: bool) -> PcmAudio:
     return PcmAudio(samples, chunk.sample_rate)
 
 
+def _seconds(piece: list[PcmAudio]) -> float:
+    return sum(chunk.duration for chunk in piece)
+
+
 async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmAudio]]:
     """Queue for the engine and synthesize the first piece: its errors are still a 4xx/5xx."""
-    stream = await job.instance.open_stream(lambda engine: _synthesize_all(engine, job))
+    stream = await job.instance.open_stream(
+        lambda engine: _synthesize_all(engine, job), audio_out=_seconds
+    )
     try:
         first = await anext(stream)
     except StopAsyncIteration:
@@ -176,9 +183,11 @@ async def audio_body(
     encoder: AudioEncoder,
 ) -> AsyncIterator[bytes]:
     """Encoded bytes as pieces arrive (h2oGPT ``stream_strip=false``: a WAV per piece)."""
+    first_audio = _FirstAudio(job, stream)
     try:
         async with contextlib.aclosing(_audio(job, stream, first, encoder)) as audio:
             async for data in audio:
+                first_audio.ready()
                 yield data
     except Exception:
         # the status line is gone: the client sees a truncated body; the log has why
@@ -193,11 +202,13 @@ async def sse_body(
 ) -> AsyncIterator[bytes]:
     """``speech.audio.delta`` per encoded piece, then ``speech.audio.done`` with usage."""
     seconds = 0.0
+    first_audio = _FirstAudio(job, stream)
     try:
         async with contextlib.aclosing(_encoded(job, stream, first, encoder)) as encoded:
             async for data, duration in encoded:
                 seconds += duration
                 if data:
+                    first_audio.ready()
                     yield encode_event(AudioDelta(audio=base64.b64encode(data).decode()))
         yield encode_event(AudioDone(usage=usage(job.request.input, seconds)))
     except OpenAIError as exc:
@@ -207,6 +218,20 @@ async def sse_body(
         yield sse_error_event(EngineError("The engine failed; the server log has the details."))
     finally:
         await stream.aclose()
+
+
+class _FirstAudio:
+    """Observes the time to first audio of a response, once: from asking for the engine."""
+
+    def __init__(self, job: SpeechJob, stream: EngineStream[list[PcmAudio]]) -> None:
+        self._job = job
+        self._requested: float | None = stream.requested
+
+    def ready(self) -> None:
+        if self._requested is not None:
+            instance = self._job.instance
+            instance.telemetry.first_audio(instance.name, time.perf_counter() - self._requested)
+            self._requested = None
 
 
 async def encoded_pieces(job: SpeechJob) -> AsyncGenerator[bytes, None]:
@@ -245,13 +270,15 @@ async def _encoded(
 ) -> AsyncGenerator[tuple[bytes, float], None]:
     """Each piece's bytes and seconds of audio, then the encoder's tail (``b""`` possible)."""
     standalone = job.request.response_format == "wav" and not job.request.stream_strip
+    instance = job.instance
     async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
         async for piece in pieces_ahead:
-            seconds = sum(chunk.duration for chunk in piece)
-            if standalone:
-                yield _standalone_wav(piece, job.sample_rate), seconds
-            else:
-                yield await _encode(encoder, piece), seconds
+            with instance.telemetry.encoding(instance.name):
+                if standalone:
+                    data = _standalone_wav(piece, job.sample_rate)
+                else:
+                    data = await _encode(encoder, piece)
+            yield data, _seconds(piece)
     if not standalone:
         yield encoder.finish(), 0.0
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from voxgate.engines.base import Transcoder
     from voxgate.engines.pool import EngineInstance, EngineStream
+    from voxgate.telemetry import Telemetry
 
 log = structlog.get_logger("voxgate.transcription")
 
@@ -185,10 +186,21 @@ async def decode_upload(
     request: TranscriptionRequest | TranslationRequest,
     transcoder: Transcoder | None,
     sample_rate: int,
+    telemetry: Telemetry,
 ) -> PcmAudio:
     """The upload as float32 mono at ``sample_rate``, decoded off the event loop."""
     if not data:
         raise InvalidRequestError("The audio file is empty.", param="file")
+    with telemetry.decoding():
+        return await _decode(data, request, transcoder, sample_rate)
+
+
+async def _decode(
+    data: bytes,
+    request: TranscriptionRequest | TranslationRequest,
+    transcoder: Transcoder | None,
+    sample_rate: int,
+) -> PcmAudio:
     try:
         if request.file_format == "pcm":
             pcm = PcmAudio.from_pcm16(data, request.sample_rate, request.channels)
@@ -221,7 +233,7 @@ async def open_segments(
             return engine.transcribe(audio, job.options)
         return _in_windows(engine, audio, job.options, job.interval)
 
-    return await instance.open_stream(start)
+    return await instance.open_stream(start, audio_in=audio.duration)
 
 
 def _in_windows(

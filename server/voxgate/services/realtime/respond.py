@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -68,6 +69,7 @@ class ResponseRun:
         self.text: list[str] = []
         self.usage: dict[str, Any] | None = None
         self.audio_ms = 0.0
+        self.started = time.perf_counter()
 
     def cancel(self, reason: str) -> None:
         """Stop now (idempotent)."""
@@ -81,6 +83,7 @@ class ResponseRun:
     async def run(self, after: Item | None) -> None:
         """The whole response, from ``response.created`` to ``response.done``."""
         session = self.session
+        self.started = time.perf_counter()
         session.send("response.created", response=self._response("in_progress"))
         try:
             await self._generate(after)
@@ -110,7 +113,7 @@ class ResponseRun:
         template = speech_template(runtime, self.config) if self.audio else None
         await self._transcripts_ready(after)
         body = self._chat_body()
-        chunks = proxy.stream(body)
+        chunks = runtime.telemetry.upstream_stream(proxy.stream(body))
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         speaker = session.spawn(self._speak(template, sentences)) if template else None
         try:
@@ -228,8 +231,14 @@ class ResponseRun:
         """Synthesize sentences as they complete (those waiting together), send their audio."""
         output = self.config.output_format
         chunk_bytes = formats.BYTES_PER_SAMPLE[output] * formats.RATES[output] * CHUNK_MS // 1000
+        instance = template.instance
+        first = True
         async with contextlib.aclosing(chat_audio.spoken(template, sentences)) as pcm:
             async for data in pcm:
+                if first:
+                    first = False
+                    seconds = time.perf_counter() - self.started
+                    instance.telemetry.first_audio(instance.name, seconds)
                 self.audio_ms += 1000 * len(data) / (2 * SPEECH_RATE)
                 if output != "pcm16":
                     data = formats.encode(output, PcmAudio.from_pcm16(data, SPEECH_RATE))  # noqa: PLW2901
