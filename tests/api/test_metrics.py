@@ -21,7 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from servers import served
 
 import voxgate_openai_upstream
-import voxgate_pyav
 from tests.conftest import FAKE_TOML
 from voxgate.engines.audio import PcmAudio
 from voxgate.middleware import TelemetryMiddleware
@@ -393,40 +392,6 @@ def test_websocket_sessions_are_counted_while_open(plugins):
     assert live.value("voxgate_websocket_sessions", kind="realtime") == 0
     assert after.value("voxgate_audio_seconds_total", instance="fake-stt", direction="in") == 2.0
     assert after.value("voxgate_request_duration_seconds_count", route="/v1/realtime") is None
-
-
-HEARD = "What is the weather like today?"
-
-
-def conversation_toml(upstream_url: str) -> str:
-    return f"""
-[stt.fake-stt]
-kind = "fake-stt"
-texts = ["{HEARD}"]
-segment_seconds = 20.0
-
-[tts.tone]
-kind = "fake-tts"
-
-[chat.upstream]
-kind = "openai"
-base_url = "{upstream_url}"
-retries = 0
-
-[models]
-"whisper-1" = "fake-stt"
-"tts-1" = {{ tts = "tone" }}
-"""
-
-
-@pytest.fixture
-def conversation_server(plugins, fake_upstream, monkeypatch):
-    for name in ("CHAT_COMPLETION_BASE_URL", "CHAT_COMPLETION_MODEL", "CHAT_COMPLETION_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    toml = conversation_toml(fake_upstream.url)
-    app = build_test_app(toml, [*plugins, voxgate_pyav, voxgate_openai_upstream])
-    with served(app) as address:
-        yield address
 
 
 def test_a_realtime_answer_times_its_first_audio_and_its_upstream(conversation_server):

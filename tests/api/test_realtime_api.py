@@ -20,8 +20,8 @@ from servers import served
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-import voxgate_openai_upstream
 import voxgate_pyav
+from tests.api.conftest import HEARD
 from voxgate.engines.audio import PcmAudio
 from voxgate.services.realtime import audio as formats
 from voxgate.services.realtime.session import RealtimeSession
@@ -32,38 +32,10 @@ pytestmark = pytest.mark.filterwarnings(
     r"ignore:connect\(\) must be used as a context manager:DeprecationWarning"
 )
 
-HEARD = "What is the weather like today?"
-
-
-def toml(upstream_url: str) -> str:
-    return f"""
-[stt.fake-stt]
-kind = "fake-stt"
-texts = ["{HEARD}"]
-segment_seconds = 20.0
-
-[tts.tone]
-kind = "fake-tts"
-
-[chat.upstream]
-kind = "openai"
-base_url = "{upstream_url}"
-retries = 0
-
-[models]
-"whisper-1" = "fake-stt"
-"tts-1" = {{ tts = "tone" }}
-"""
-
 
 @pytest.fixture
-def server(plugins, fake_upstream, monkeypatch, request):
-    for name in ("CHAT_COMPLETION_BASE_URL", "CHAT_COMPLETION_MODEL", "CHAT_COMPLETION_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    app = build_test_app(toml(fake_upstream.url), [*plugins, voxgate_pyav, voxgate_openai_upstream])
-    request.node.app = app
-    with served(app) as address:
-        yield address
+def server(conversation_server):
+    return conversation_server
 
 
 @pytest.fixture
