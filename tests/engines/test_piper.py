@@ -115,7 +115,7 @@ def test_one_chunk_per_sentence_in_order(engine: PiperEngine, whisper: Any):
     sentences = [
         "The children played football in the park.",
         "We bought fresh bread at the market.",
-        "Open the window now!",
+        "Please close the window before it rains!",
     ]
     chunks = _say(engine, " ".join(sentences))
     assert len(chunks) == len(sentences)
