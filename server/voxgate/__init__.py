@@ -46,6 +46,7 @@ from voxgate.errors import (
 from voxgate.models.sources import ModelSourceContext, ModelSourceError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase, ConfigProblem
+from voxgate.services.sentences import SentenceBuffer
 
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
@@ -75,6 +76,7 @@ __all__ = [
     "RateLimitError",
     "RouteContext",
     "Segment",
+    "SentenceBuffer",
     "ServerConfig",
     "ServiceUnavailableError",
     "SpeechOptions",

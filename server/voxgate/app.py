@@ -116,6 +116,7 @@ def create_app(
         logging_config=None,
     )
     app.state.runtime = runtime
+    app.state[ROUTE_CONTEXT] = route_context  # RouteContext.of(app), for plugin listeners
     inner = app.asgi_handler
     if telemetry.enabled:
         inner = TelemetryMiddleware(inner, telemetry)

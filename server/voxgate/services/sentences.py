@@ -161,6 +161,10 @@ class SentenceBuffer:
 
     A sentence is complete once the next one has begun, so ``Dr.`` or ``3.`` at the end of
     the text so far never ends one early; ``flush`` releases what is left.
+
+    Public (``voxgate.SentenceBuffer``): a plugin that receives text to speak in pieces (a
+    protocol's streamed text) feeds it here and speaks each sentence with
+    ``RouteContext.speak`` as soon as it is complete, split exactly as the HTTP API splits.
     """
 
     def __init__(self) -> None:

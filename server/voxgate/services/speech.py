@@ -18,12 +18,19 @@ import wave
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
 import numpy as np
 import structlog
 
 from voxgate.engines.audio import PcmAudio
 from voxgate.engines.base import SpeechOptions, Transcoder, TtsEngine, VoiceChoice
-from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, sse_error_event
+from voxgate.errors import (
+    EngineError,
+    InvalidRequestError,
+    OpenAIError,
+    param_from_msgspec,
+    sse_error_event,
+)
 from voxgate.services.sentences import pieces
 from voxgate.wire.speech import (
     CONTENT_TYPES,
@@ -298,6 +305,54 @@ async def _pieces(
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pending
+
+
+async def speak(
+    runtime: Runtime,
+    model: str,
+    voice: str,
+    text: str,
+    *,
+    speed: float = 1.0,
+    instructions: str | None = None,
+) -> AsyncGenerator[PcmAudio, None]:
+    """Raw audio, piece by piece, through the same checks and engine run as the HTTP API.
+
+    For callers outside an HTTP handler (``RouteContext.speak``): the fields are validated as
+    ``POST /v1/audio/speech`` validates its body, the voice is mapped by ``map_voice``, and
+    the first piece (the first sentence) is synthesized before this returns, so every error a
+    request gets before its first byte is raised here. Each item is one piece, mono float32
+    at the engine's own rate; the next piece synthesizes while the caller sends this one.
+    """
+    fields = {
+        "model": model,
+        "voice": voice,
+        "input": text,
+        "speed": speed,
+        "instructions": instructions,
+        "response_format": "pcm",
+    }
+    try:
+        request = msgspec.convert(
+            {key: value for key, value in fields.items() if value is not None}, SpeechRequest
+        )
+    except msgspec.ValidationError as exc:
+        message, param = param_from_msgspec(str(exc))
+        raise InvalidRequestError(message + ".", param=param) from None
+    job = plan(runtime, request)
+    stream, first = await start(job)
+    return _raw_pieces(stream, first)
+
+
+async def _raw_pieces(
+    stream: EngineStream[list[PcmAudio]], first: list[PcmAudio]
+) -> AsyncGenerator[PcmAudio, None]:
+    try:
+        async with contextlib.aclosing(_pieces(first, stream)) as ahead:
+            async for piece in ahead:
+                yield PcmAudio.concat(piece, piece[0].sample_rate)
+    finally:
+        await stream.aclose()
 
 
 async def _encode(encoder: AudioEncoder, piece: list[PcmAudio]) -> bytes:

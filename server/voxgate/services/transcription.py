@@ -27,7 +27,14 @@ from voxgate.engines.base import (
     VadOptions,
 )
 from voxgate.engines.windows import shift_segment
-from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, sse_error_event
+from voxgate.errors import (
+    EngineError,
+    InvalidRequestError,
+    OpenAIError,
+    PayloadTooLargeError,
+    param_from_msgspec,
+    sse_error_event,
+)
 from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
 from voxgate.services.subtitles import to_srt, to_vtt
 from voxgate.wire.transcription import (
@@ -48,7 +55,7 @@ from voxgate.wire.transcription import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 
     from voxgate.engines.base import Transcoder
     from voxgate.engines.pool import EngineInstance, EngineStream
@@ -248,6 +255,49 @@ def _in_windows(
         for segment in engine.transcribe(window, options):
             yield shift_segment(segment, offset, number)
             number += 1
+
+
+async def open_pcm(
+    instance: EngineInstance[SttEngine],
+    model: str,
+    audio: PcmAudio,
+    *,
+    language: str | None,
+    prompt: str | None,
+    max_bytes: int,
+) -> AsyncGenerator[Segment, None]:
+    """Decoded audio through the same checks and engine run as an HTTP upload of raw PCM.
+
+    For callers outside an HTTP handler (``RouteContext.transcribe``): the fields are
+    validated as the form's are, ``max_bytes`` (``[server] max_upload_bytes``) bounds the
+    audio as 16-bit mono PCM, and every error that an upload would get before its response
+    starts is raised here, before the first segment. The generator closes the engine's.
+    """
+    fields = {"model": model, "language": language, "prompt": prompt}
+    try:
+        request = msgspec.convert(
+            {key: value for key, value in fields.items() if value is not None},
+            TranscriptionRequest,
+        )
+    except msgspec.ValidationError as exc:
+        message, param = param_from_msgspec(str(exc))
+        raise InvalidRequestError(message + ".", param=param) from None
+    job = plan(request, {})
+    if len(audio) * 2 > max_bytes:  # what the same audio as an s16le upload would weigh
+        raise PayloadTooLargeError(max_bytes, len(audio) * 2)
+    if len(audio) == 0:
+        raise InvalidRequestError("The audio contains no audio.", param="file")
+    audio = await asyncio.to_thread(audio.resample, instance.engine_class.sample_rate)
+    stream = await open_segments(instance, job, audio)
+    return _closing(stream)
+
+
+async def _closing(stream: EngineStream[Segment]) -> AsyncGenerator[Segment, None]:
+    try:
+        async for segment in stream:
+            yield segment
+    finally:
+        await stream.aclose()
 
 
 async def collect(stream: EngineStream[Segment]) -> list[Segment]:
@@ -464,6 +514,7 @@ __all__ = [
     "collect",
     "decode_upload",
     "joined_text",
+    "open_pcm",
     "open_segments",
     "plan",
     "render",
