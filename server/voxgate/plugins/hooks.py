@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 
     from litestar.plugins import InitPluginProtocol
 
-    from voxgate.config import ServerConfig
-    from voxgate.plugins.hookspecs import Task
+    from voxgate.config import ServerConfig, Task
     from voxgate.plugins.manager import PluginManager
 
 

@@ -8,7 +8,7 @@ calls these; every spec here has a heading in ``docs/plugins/hooks.md`` and a te
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from voxgate.plugins import hookspec
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import msgspec
     from litestar.plugins import InitPluginProtocol
 
-    from voxgate.config import ServerConfig
+    from voxgate.config import ServerConfig, Task
     from voxgate.engines.base import (
         ChatProxy,
         SttEngine,
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     )
     from voxgate.models.sources import ModelSourceContext
     from voxgate.schema import ConfigProblem
-
-    Task = Literal["stt", "tts", "chat"]
 
 
 @hookspec
