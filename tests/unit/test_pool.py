@@ -60,6 +60,32 @@ async def test_full_queue_is_429_with_retry_after():
     await runtime.pool.close()
 
 
+async def test_admission_is_exact_under_a_burst():
+    """concurrency + max_queue requests get in, all at once; every other one is a 429."""
+    gate = fakes.GATES.setdefault("burst", threading.Event())
+    runtime = runtime_for(gated_tts("burst", concurrency=2, max_queue=3))
+    instance = runtime.pool.tts["tone"]
+    await instance.ensure_loaded()  # no load lock in the way: only admission is measured
+    call = lambda e: e.synthesize("a", VoiceChoice(voice_id="tone"), SpeechOptions())
+
+    async def one() -> str:
+        try:
+            stream = await instance.open_stream(call)
+        except RateLimitError:
+            return "429"
+        await consume(stream)
+        return "ok"
+
+    burst = [asyncio.create_task(one()) for _ in range(20)]
+    await wait_until(lambda: sum(task.done() for task in burst) == 15)
+    assert instance.active + instance.waiting == 5
+    gate.set()
+    results = await asyncio.gather(*burst)
+    assert results.count("ok") == 5
+    assert results.count("429") == 15
+    await runtime.pool.close()
+
+
 async def test_queue_wait_is_bounded_by_queue_timeout():
     fakes.GATES.setdefault("t", __import__("threading").Event())
     runtime = runtime_for(gated_tts("t", max_queue=4, queue_timeout=0.05))

@@ -133,8 +133,14 @@ class EngineInstance(Generic[E]):
     # -- admission --------------------------------------------------------------------------
 
     async def acquire(self) -> None:
-        """Take a slot, waiting in the bounded queue; 429 when full, 503 after queue_timeout."""
-        if self._slots.locked() and self.waiting >= self.settings.max_queue:
+        """Take a slot, waiting in the bounded queue; 429 when full, 503 after queue_timeout.
+
+        Admission counts the requests already in (running or waiting), not the semaphore's
+        state: a burst arrives before any of its requests has taken a slot, so ``locked()``
+        would still be false for all of them.
+        """
+        admitted = self.active + self.waiting
+        if admitted >= self.settings.concurrency + self.settings.max_queue:
             self.telemetry.rejected(self.name, "queue_full")
             raise RateLimitError(
                 f"Engine `{self.name}` is busy: {self.active} running, {self.waiting} queued. "
