@@ -8,7 +8,6 @@ transcribed back through the HTTP API, so "it says the words" is measured.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import wave
 from pathlib import Path
@@ -33,6 +32,7 @@ from wyoming.tts import (
 from tests.contract.conftest import Server, start_server, stop_server, wait_ready
 from voxgate.config import default_toml
 from voxgate.engines.audio import PcmAudio
+from voxgate.testing.fakes import wav_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURES = json.loads((DATA / "fixtures.json").read_text())
@@ -141,20 +141,10 @@ def _speech(events: list) -> tuple[PcmAudio, int]:
     return PcmAudio.from_pcm16(b"".join(c.audio for c in chunks), rate), len(starts)
 
 
-def _wav(audio: PcmAudio) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(audio.sample_rate)
-        out.writeframes(audio.to_pcm16())
-    return buffer.getvalue()
-
-
 def _heard(server: Server, audio: PcmAudio) -> str:
     with openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="dummy", max_retries=0) as sdk:
         return sdk.audio.transcriptions.create(
-            model="whisper-tiny.en", file=("speech.wav", _wav(audio)), response_format="text"
+            model="whisper-tiny.en", file=("speech.wav", wav_bytes(audio)), response_format="text"
         )
 
 
