@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
 import structlog
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
 
 log = structlog.get_logger("voxgate.errors")
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
@@ -206,6 +208,19 @@ def param_from_msgspec(message: str) -> tuple[str, str | None]:
         return message, None
     path = match.group("path").lstrip(".")
     return message[: match.start()], path or None
+
+
+def convert_request(raw: Mapping[str, Any], struct: type[S]) -> S:
+    """``raw`` as the wire Struct ``struct``; a failure is a 400 whose ``param`` names the field.
+
+    For request bodies that arrive as Python values rather than through Litestar's decoding:
+    chat's JSON body, and the fields a plugin passes to ``RouteContext`` service calls.
+    """
+    try:
+        return msgspec.convert(raw, struct)
+    except msgspec.ValidationError as exc:
+        message, param = param_from_msgspec(str(exc))
+        raise InvalidRequestError(message + ".", param=param) from None
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str:

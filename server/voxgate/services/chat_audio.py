@@ -31,7 +31,7 @@ from voxgate.errors import (
     EngineError,
     InvalidRequestError,
     OpenAIError,
-    param_from_msgspec,
+    convert_request,
     params_renamed,
 )
 from voxgate.services import speech
@@ -154,11 +154,7 @@ class ChatJob:
 
 def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
     """Check everything that needs no engine and no upstream; build the body to forward."""
-    try:
-        request = msgspec.convert(raw, ChatRequest)
-    except msgspec.ValidationError as exc:
-        message, param = param_from_msgspec(str(exc))
-        raise InvalidRequestError(message + ".", param=param) from None
+    request = convert_request(raw, ChatRequest)
     proxy = runtime.chat_proxy(request.model)
     proxy.check_ready()
     speech_job = _speech_template(runtime, request) if request.wants_audio else None

@@ -18,7 +18,6 @@ import wave
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import msgspec
 import numpy as np
 import structlog
 
@@ -28,7 +27,7 @@ from voxgate.errors import (
     EngineError,
     InvalidRequestError,
     OpenAIError,
-    param_from_msgspec,
+    convert_request,
     sse_error_event,
 )
 from voxgate.services.sentences import pieces
@@ -332,14 +331,8 @@ async def speak(
         "instructions": instructions,
         "response_format": "pcm",
     }
-    try:
-        request = msgspec.convert(
-            {key: value for key, value in fields.items() if value is not None}, SpeechRequest
-        )
-    except msgspec.ValidationError as exc:
-        message, param = param_from_msgspec(str(exc))
-        raise InvalidRequestError(message + ".", param=param) from None
-    job = plan(runtime, request)
+    present = {key: value for key, value in fields.items() if value is not None}
+    job = plan(runtime, convert_request(present, SpeechRequest))
     stream, first = await start(job)
     return _raw_pieces(stream, first)
 

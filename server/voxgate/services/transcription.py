@@ -32,7 +32,7 @@ from voxgate.errors import (
     InvalidRequestError,
     OpenAIError,
     PayloadTooLargeError,
-    param_from_msgspec,
+    convert_request,
     sse_error_event,
 )
 from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
@@ -274,15 +274,8 @@ async def open_pcm(
     starts is raised here, before the first segment. The generator closes the engine's.
     """
     fields = {"model": model, "language": language, "prompt": prompt}
-    try:
-        request = msgspec.convert(
-            {key: value for key, value in fields.items() if value is not None},
-            TranscriptionRequest,
-        )
-    except msgspec.ValidationError as exc:
-        message, param = param_from_msgspec(str(exc))
-        raise InvalidRequestError(message + ".", param=param) from None
-    job = plan(request, {})
+    present = {key: value for key, value in fields.items() if value is not None}
+    job = plan(convert_request(present, TranscriptionRequest), {})
     if len(audio) * 2 > max_bytes:  # what the same audio as an s16le upload would weigh
         raise PayloadTooLargeError(max_bytes, len(audio) * 2)
     if len(audio) == 0:
