@@ -76,26 +76,6 @@ def error_code(exc: OpenAIError) -> str:
     return exc.code or "engine_error"
 
 
-def to_float(data: bytes, width: int, channels: int) -> np.ndarray:
-    """Interleaved PCM of any width the protocol allows, as float32 mono."""
-    usable = len(data) - len(data) % (width * channels)
-    raw = np.frombuffer(data[:usable], dtype=np.uint8)
-    if width == 1:
-        samples = (raw.astype(np.float32) - 128.0) / 128.0
-    elif width == 2:  # noqa: PLR2004
-        samples = raw.view("<i2").astype(np.float32) / 32768.0
-    elif width == 3:  # noqa: PLR2004
-        triples = raw.reshape(-1, 3).astype(np.int32)
-        ints = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        samples = ints.astype(np.float32) / float(1 << 23)
-    else:
-        samples = (raw.view("<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
-    return samples
-
-
 class _Recording:
     """The audio of one ``audio-start`` … ``audio-stop``, as float32 at the first rate."""
 
@@ -118,10 +98,8 @@ class _Recording:
             self.too_long = True
             self.parts = []
             raise PayloadTooLargeError(self.max_bytes, self.received)
-        samples = to_float(chunk.audio, chunk.width, chunk.channels)
-        if chunk.rate != self.rate:
-            samples = PcmAudio(samples, chunk.rate).resample(self.rate).samples
-        self.parts.append(samples)
+        audio = PcmAudio.from_pcm(chunk.audio, chunk.rate, chunk.channels, width=chunk.width)
+        self.parts.append(audio.resample(self.rate).samples)
 
     def audio(self) -> PcmAudio:
         if not self.parts:

@@ -32,10 +32,10 @@ from wyoming.tts import (
 import voxgate
 import voxgate_wyoming
 from tests.conftest import FAKE_TOML
+from voxgate import PcmAudio
 from voxgate.config import ConfigError
 from voxgate.testing import build_test_app, fakes
 from voxgate.testing.app import TEST_BASE_URL, build_test_config
-from voxgate_wyoming.handler import to_float
 from voxgate_wyoming.settings import WyomingSettings
 
 PLUGINS = [fakes, voxgate_wyoming]
@@ -242,7 +242,8 @@ def test_every_sample_width_converts_to_the_same_signal(width):
     else:
         data = b"".join(int(v).to_bytes(width, "little", signed=True) for v in ints)
     stereo = b"".join(data[i * width : (i + 1) * width] * 2 for i in range(len(signal)))
-    assert np.allclose(to_float(stereo, width, 2), signal, atol=1 / 100)
+    decoded = PcmAudio.from_pcm(stereo, 16_000, 2, width=width).samples
+    assert np.allclose(decoded, signal, atol=1 / 100)
 
 
 async def test_unknown_model_and_language_are_error_events_and_the_connection_lives_on():

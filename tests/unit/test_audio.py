@@ -49,3 +49,16 @@ def test_concat_resamples_chunks():
     assert joined.sample_rate == 24_000
     assert joined.duration == pytest.approx(1.0, abs=0.01)
     assert PcmAudio.concat([], 8000).duration == 0
+
+
+def test_from_pcm_refuses_a_width_it_cannot_read():
+    with pytest.raises(ValueError, match="1 to 4 bytes"):
+        PcmAudio.from_pcm(b"\0" * 10, 16_000, width=5)
+
+
+def test_from_pcm16_is_from_pcm_at_width_two():
+    data = np.array([0, 16384, -16384, 32767], dtype="<i2").tobytes() * 2
+    assert np.array_equal(
+        PcmAudio.from_pcm16(data, 8_000, 2).samples,
+        PcmAudio.from_pcm(data, 8_000, 2, width=2).samples,
+    )

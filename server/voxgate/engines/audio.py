@@ -47,11 +47,34 @@ class PcmAudio:
     @classmethod
     def from_pcm16(cls, data: bytes, sample_rate: int, channels: int = 1) -> PcmAudio:
         """Decode signed 16-bit little-endian PCM, downmixing interleaved channels."""
-        usable = len(data) - len(data) % (2 * channels)
-        ints = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / _INT16_SCALE
+        return cls.from_pcm(data, sample_rate, channels, width=2)
+
+    @classmethod
+    def from_pcm(cls, data: bytes, sample_rate: int, channels: int = 1, *, width: int) -> PcmAudio:
+        """Decode interleaved PCM of ``width`` bytes a sample, downmixing channels to mono.
+
+        8-bit PCM is unsigned (WAV's convention), 16, 24 and 32-bit are signed little-endian:
+        what raw-audio protocols such as Wyoming allow. A trailing partial frame is dropped.
+        """
+        usable = len(data) - len(data) % (width * channels)
+        raw = np.frombuffer(data[:usable], dtype=np.uint8)
+        if width == 1:
+            samples = (raw.astype(np.float32) - 128.0) / 128.0
+        elif width == 2:  # noqa: PLR2004
+            samples = raw.view("<i2").astype(np.float32) / _INT16_SCALE
+        elif width == 3:  # noqa: PLR2004
+            triples = raw.reshape(-1, 3).astype(np.int32)
+            ints = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+            ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+            samples = ints.astype(np.float32) / float(1 << 23)
+        elif width == 4:  # noqa: PLR2004
+            samples = (raw.view("<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
+        else:
+            msg = f"PCM sample width must be 1 to 4 bytes, got {width}"
+            raise ValueError(msg)
         if channels > 1:
-            ints = ints.reshape(-1, channels).mean(axis=1)
-        return cls(ints, sample_rate)
+            samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+        return cls(samples, sample_rate)
 
     @classmethod
     def concat(cls, chunks: Iterable[PcmAudio], sample_rate: int) -> PcmAudio:
