@@ -196,18 +196,26 @@ class ApiKeyMiddleware(ASGIMiddleware):
         else:
             token = bearer_token(scope)
             presented = [token] if token else []
-        if any(key_matches(key, self.keys) for key in presented):
+        # One key per handshake: a client does not get to try a list of guesses at once.
+        if len(presented) == 1 and key_matches(presented[0], self.keys):
             await next_app(scope, receive, send)
             return
-        error = AuthenticationError(
-            "Incorrect API key provided." if presented else _MISSING_KEY_MESSAGE
-        )
+        if len(presented) > 1:
+            error = AuthenticationError(_MANY_KEYS_MESSAGE)
+        else:
+            error = AuthenticationError(
+                "Incorrect API key provided." if presented else _MISSING_KEY_MESSAGE
+            )
         if scope["type"] == ScopeType.WEBSOCKET:
             await reject_websocket(scope, send, error)
             return
         raise error
 
 
+_MANY_KEYS_MESSAGE = (
+    "Present one API key per connection: the Authorization header, one `api_key` query "
+    "parameter or one `openai-insecure-api-key.` subprotocol."
+)
 _MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
     "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -231,6 +239,7 @@ async def reject_websocket(
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *((k.lower().encode(), str(v).encode()) for k, v in error.headers.items()),
                 ],
             }
         )

@@ -13,7 +13,7 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
-from voxgate.api.sockets import admitted
+from voxgate.api.sockets import accepted_subprotocol, admitted
 from voxgate.runtime import Runtime
 from voxgate.services.realtime.live import Frame, LiveSession
 
@@ -29,7 +29,7 @@ async def live_transcription(
 
 
 async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
-    await socket.accept()
+    await socket.accept(subprotocols=accepted_subprotocol(socket))
 
     async def receive() -> Frame:
         event = await socket.receive()

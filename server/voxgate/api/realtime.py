@@ -10,18 +10,19 @@ import asyncio
 import contextlib
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
-from voxgate.api.sockets import admitted
+from voxgate.api.sockets import accepted_subprotocol, admitted
 from voxgate.errors import OpenAIError
 from voxgate.runtime import Runtime
 from voxgate.services.realtime.session import RealtimeSession
 
 log = structlog.get_logger("voxgate.realtime")
 
+SEND_TIMEOUT_S = 30.0  # a client that takes longer to take one frame is not reading
+SLOW_CLIENT = 1008  # policy violation: the server does not hold events without end
 BROWSER_PROTOCOL = "realtime"
 BETA_PROTOCOL = "openai-beta.realtime-v1"
 DEFAULT_MODEL = "gpt-realtime"
@@ -40,7 +41,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     beta = "realtime=v1" in socket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
     transcription = socket.query_params.get("intent") == "transcription"
     model = socket.query_params.get("model") or DEFAULT_MODEL
-    await socket.accept(subprotocols=BROWSER_PROTOCOL if BROWSER_PROTOCOL in offered else None)
+    await socket.accept(subprotocols=accepted_subprotocol(socket, BROWSER_PROTOCOL))
     session = RealtimeSession(
         runtime, kind="transcription" if transcription else "realtime", model=model, beta=beta
     )
@@ -76,7 +77,24 @@ def _warn_without_upstream(session: RealtimeSession, model: str) -> None:
 
 
 async def _send_events(socket: WebSocket[Any, Any, Any], session: RealtimeSession) -> None:
-    encoder = msgspec.json.Encoder()
+    """Frames to the client, each within ``SEND_TIMEOUT_S``; ends the session when it won't read."""
+    outbox = session.outbox
     while True:
-        event = await session.outbox.get()
-        await socket.send_data(encoder.encode(event).decode(), mode="text")
+        frame = await outbox.next()
+        if frame is None:
+            log.warning("realtime client does not read its events", session=session.config.id)
+            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            return
+        try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await socket.send_data(frame.decode(), mode="text")
+        except TimeoutError:
+            log.warning("realtime send timed out", session=session.config.id)
+            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            return
+
+
+async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1):
+            await socket.close(code=code, reason=reason)

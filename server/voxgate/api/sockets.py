@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from voxgate.errors import ServiceUnavailableError
-from voxgate.middleware import reject_websocket
+from voxgate.middleware import WS_KEY_PROTOCOL_PREFIX, reject_websocket
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -48,3 +48,20 @@ async def admitted(
             yield True
     finally:
         runtime.state[_OPEN] -= 1
+
+
+def accepted_subprotocol(
+    socket: WebSocket[Any, Any, Any], preferred: str | None = None
+) -> str | None:
+    """The subprotocol to echo: a browser aborts when it offered some and none comes back.
+
+    ``preferred`` when offered, else the first one that is not a key (never echo a key
+    when anything else was offered), else the key protocol the client sent itself.
+    """
+    offered = [str(p) for p in socket.scope.get("subprotocols") or ()]
+    if not offered:
+        return None
+    if preferred in offered:
+        return preferred
+    plain = [p for p in offered if not p.startswith(WS_KEY_PROTOCOL_PREFIX)]
+    return plain[0] if plain else offered[0]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voxgate.errors import InvalidRequestError
+from voxgate.services.realtime import tools
 from voxgate.services.realtime.audio import GA_NAMES, GA_TYPES, RATES, AudioFormat
 from voxgate.services.realtime.vad import TurnSettings
 
@@ -94,8 +95,8 @@ class SessionConfig:
     output_modalities: list[str] = field(default_factory=lambda: ["audio"])
     voice: str = "alloy"
     speed: float = 1.0
-    tools: list[Any] = field(default_factory=list)
-    tool_choice: Any = "auto"
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] = "auto"
     temperature: float | None = None
     max_output_tokens: int | Literal["inf"] = "inf"
     speech_model: str = "tts-1"  # voxgate extension: the TTS model for spoken answers
@@ -184,9 +185,10 @@ def _model_changes(config: SessionConfig, session: dict[str, Any]) -> dict[str, 
     changes: dict[str, Any] = {}
     if "instructions" in session:
         changes["instructions"] = _text(session["instructions"], "session.instructions")
-    for key in ("tools", "tool_choice"):
-        if key in session:
-            changes[key] = session[key] if session[key] is not None else []
+    if "tools" in session:
+        changes["tools"] = tools.check_tools(session["tools"], "session.tools")
+    if "tool_choice" in session:
+        changes["tool_choice"] = tools.check_choice(session["tool_choice"], "session.tool_choice")
     if session.get("temperature") is not None:
         changes["temperature"] = _number(session["temperature"], "session.temperature", 0, 2)
     limit = session.get("max_output_tokens", session.get("max_response_output_tokens"))
@@ -387,7 +389,9 @@ def _render_beta(
         "include": config.include,
     }
     if config.kind == "transcription":
-        return {"object": "realtime.transcription_session", **common}
+        # The beta SDK requires a client secret; none is minted for a WebSocket session.
+        secret = {"value": "", "expires_at": config.expires_at}
+        return {"object": "realtime.transcription_session", "client_secret": secret, **common}
     return {
         "object": "realtime.session",
         "model": config.model,

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -29,10 +28,13 @@ from voxgate.services.realtime import audio as formats
 from voxgate.services.realtime import config as session_config
 from voxgate.services.realtime import stt
 from voxgate.services.realtime.buffer import AudioBuffer
-from voxgate.services.realtime.events import Content, Events, Item, new_id
+from voxgate.services.realtime.conversation import Conversation, item_from_wire
+from voxgate.services.realtime.events import Content, Item, new_id
+from voxgate.services.realtime.outbox import Outbox, failure
 from voxgate.services.realtime.respond import ResponseRun, speech_template
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
+from voxgate.wire import realtime_events as events
 
 if TYPE_CHECKING:
     from voxgate.runtime import Runtime
@@ -42,7 +44,6 @@ log = structlog.get_logger("voxgate.realtime")
 
 MIN_COMMIT_MS = 100
 BUFFER_LIMIT_SECONDS = 15 * 60
-MAX_ITEMS = 1000
 
 
 class RealtimeSession:
@@ -51,11 +52,9 @@ class RealtimeSession:
     def __init__(self, runtime: Runtime, *, kind: SessionKind, model: str, beta: bool) -> None:
         self.runtime = runtime
         self.beta = beta
-        self.events = Events(beta=beta)
         self.config: SessionConfig = session_config.initial(kind, model)
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.items: list[Item] = []
-        self.transcripts: dict[str, asyncio.Task[str | None]] = {}
+        self.outbox = Outbox(beta=beta)
+        self.conversation = Conversation()
         self.response: ResponseRun | None = None
         self._buffer = AudioBuffer(self.config.input_rate, BUFFER_LIMIT_SECONDS)
         self._detector: TurnDetector | None = None
@@ -64,15 +63,13 @@ class RealtimeSession:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def send(self, name: str, **fields: Any) -> None:
+    def send(self, event: events.ServerEvent) -> None:
         """Queue a server event (dropped when the protocol has no such event)."""
-        event = self.events.event(name, **fields)
-        if event is not None:
-            self.outbox.put_nowait(event)
+        self.outbox.send(event)
 
     def send_error(self, error: OpenAIError, client_event_id: str | None = None) -> None:
         """Queue an ``error`` event; the session goes on."""
-        self.outbox.put_nowait(self.events.error(error, client_event_id=client_event_id))
+        self.outbox.error(error, client_event_id)
 
     def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         """A task the session owns (cancelled by ``close``)."""
@@ -84,10 +81,11 @@ class RealtimeSession:
     def start(self) -> None:
         """The first event: the session as it is."""
         self._reset_turns()
-        name = "session.created"
+        session = self.session_object()
         if self.beta and self.config.kind == "transcription":
-            name = "transcription_session.created"
-        self.send(name, session=self.session_object())
+            self.send(events.TranscriptionSessionCreated(session=session))
+        else:
+            self.send(events.SessionCreated(session=session))
 
     @property
     def busy(self) -> bool:
@@ -143,16 +141,17 @@ class RealtimeSession:
             case wire.InputAudioBufferClear():
                 self._buffer.clear()
                 self._reset_turns()
-                self.send("input_audio_buffer.cleared")
+                self.send(events.BufferCleared())
             case wire.OutputAudioBufferClear():
                 pass  # WebRTC/SIP only: over WebSocket the client holds the audio
             case wire.ConversationItemCreate(item=item, previous_item_id=previous):
                 self._create_item(item, previous)
             case wire.ConversationItemDelete(item_id=item_id):
-                self._delete_item(item_id)
+                self.conversation.delete(item_id)
+                self.send(events.ItemDeleted(item_id=item_id))
             case wire.ConversationItemRetrieve(item_id=item_id):
-                found = self._item(item_id)
-                self.send("conversation.item.retrieved", item=found.wire(beta=self.beta))
+                found = self.conversation.find(item_id)
+                self.send(events.ItemRetrieved(item=found.wire(beta=self.beta)))
             case wire.ConversationItemTruncate():
                 self._truncate(event)
             case wire.ResponseCreate(response=params):
@@ -177,8 +176,10 @@ class RealtimeSession:
             self._buffer = AudioBuffer(config.input_rate, BUFFER_LIMIT_SECONDS)
         if format_changed or turns_changed:
             self._reset_turns()
-        name = "transcription_session.updated" if beta_name else "session.updated"
-        self.send(name, session=self.session_object())
+        if beta_name:
+            self.send(events.TranscriptionSessionUpdated(session=self.session_object()))
+        else:
+            self.send(events.SessionUpdated(session=self.session_object()))
 
     async def _check(self, config: SessionConfig) -> None:
         """Models and voice exist and fit, before the session takes the new configuration."""
@@ -201,7 +202,7 @@ class RealtimeSession:
             raise InvalidRequestError(
                 "`audio` is not valid base64.", param="audio", code="invalid_base64"
             ) from None
-        audio = formats.decode(self.config.input_format, raw)
+        audio = self._decode(raw, "audio")
         if self._buffer.full(len(audio)):
             raise InvalidRequestError(
                 "The input audio buffer holds 15 minutes of audio: commit or clear it.",
@@ -224,13 +225,22 @@ class RealtimeSession:
             )
             self._buffer.drop_before(detector.position_ms - padding)
 
+    def _decode(self, data: bytes, param: str) -> Any:
+        """Wire bytes in the input format; pcm16 must be whole 16-bit samples."""
+        audio_format = self.config.input_format
+        if len(data) % formats.BYTES_PER_SAMPLE[audio_format]:
+            raise InvalidRequestError(
+                "pcm16 audio is whole 16-bit samples: send an even number of bytes.",
+                param=param,
+                code="invalid_audio",
+            )
+        return formats.decode(audio_format, data)
+
     def _speech_started(self, turn: SpeechStarted) -> None:
         self._speech_item = new_id("item")
         self._buffer.drop_before(turn.audio_start_ms)
         self.send(
-            "input_audio_buffer.speech_started",
-            item_id=self._speech_item,
-            audio_start_ms=turn.audio_start_ms,
+            events.SpeechStarted(item_id=self._speech_item, audio_start_ms=turn.audio_start_ms)
         )
         turns = self.config.turn_detection
         if self.response is not None and turns is not None and turns.interrupt_response:
@@ -239,14 +249,14 @@ class RealtimeSession:
     def _speech_stopped(self, audio_end_ms: int) -> None:
         item_id = self._speech_item or new_id("item")
         self._speech_item = None
-        self.send("input_audio_buffer.speech_stopped", item_id=item_id, audio_end_ms=audio_end_ms)
+        self.send(events.SpeechStopped(item_id=item_id, audio_end_ms=audio_end_ms))
         audio = self._buffer.take(audio_end_ms)
         item = self._commit(audio, item_id)
         turns = self.config.turn_detection
         if self.config.kind != "realtime" or turns is None or not turns.create_response:
             return
         if self.response is None:
-            self.create_response({}, after=item)
+            self.create_response({})
         else:  # the user spoke during an answer that was not interrupted: it stays in the items
             log.info("turn committed during a response", item=item.id, response=self.response.id)
 
@@ -266,25 +276,12 @@ class RealtimeSession:
         item = Item(role="user", content=[Content(type="input_audio")])
         if item_id is not None:
             item.id = item_id
-        previous = self.items[-1].id if self.items else None
-        self._add_item(item)
-        self.send("input_audio_buffer.committed", item_id=item.id, previous_item_id=previous)
-        self.send(
-            "conversation.item.added", item=item.wire(beta=self.beta), previous_item_id=previous
-        )
-        self.transcripts[item.id] = self.spawn(self._transcribe(item, audio))
+        previous = self.conversation.last_id()
+        self.conversation.add(item)
+        self.send(events.BufferCommitted(item_id=item.id, previous_item_id=previous))
+        self.send(events.ItemAdded(item=item.wire(beta=self.beta), previous_item_id=previous))
+        self.conversation.transcripts[item.id] = self.spawn(self._transcribe(item, audio))
         return item
-
-    def _add_item(self, item: Item, after: str | None = None) -> None:
-        if after is None:
-            self.items.append(item)
-        elif after == "root":
-            self.items.insert(0, item)
-        else:
-            self.items.insert(self.items.index(self._item(after)) + 1, item)
-        if len(self.items) > MAX_ITEMS:
-            removed = self.items.pop(0)
-            self.transcripts.pop(removed.id, None)
 
     async def _transcribe(self, item: Item, audio: Any) -> str | None:
         """Transcribe a committed turn; events only where the client asked for them."""
@@ -305,10 +302,7 @@ class RealtimeSession:
                     delta = joiner.add(segment.text)
                     if announce and delta:
                         self.send(
-                            "conversation.item.input_audio_transcription.delta",
-                            item_id=item.id,
-                            content_index=0,
-                            delta=delta,
+                            events.TranscriptionDelta(item_id=item.id, content_index=0, delta=delta)
                         )
             finally:
                 await stream.aclose()
@@ -324,73 +318,58 @@ class RealtimeSession:
         content.transcript = transcript
         if announce:
             self.send(
-                "conversation.item.input_audio_transcription.completed",
-                item_id=item.id,
-                content_index=0,
-                transcript=transcript,
-                usage={"type": "duration", "seconds": round(audio.duration, 3)},
+                events.TranscriptionCompleted(
+                    item_id=item.id,
+                    content_index=0,
+                    transcript=transcript,
+                    usage={"type": "duration", "seconds": round(audio.duration, 3)},
+                )
             )
-        self.send("conversation.item.done", item=item.wire(beta=self.beta))
+        self.send(events.ItemDone(item=item.wire(beta=self.beta)))
         return transcript
 
     def _transcription_failed(self, item: Item, error: OpenAIError) -> None:
-        detail = {
-            "type": error.error_type,
-            "code": error.code,
-            "message": error.message,
-            "param": error.param,
-        }
         self.send(
-            "conversation.item.input_audio_transcription.failed",
-            item_id=item.id,
-            content_index=0,
-            error=detail,
+            events.TranscriptionFailed(item_id=item.id, content_index=0, error=failure(error))
         )
 
     # -- conversation items -------------------------------------------------------------
 
-    def _item(self, item_id: str) -> Item:
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise InvalidRequestError(
-            f"Item with item_id not found: {item_id}", param="item_id", code="item_not_found"
-        )
-
     def _create_item(self, raw: dict[str, Any], previous: str | None) -> None:
-        item = _item_from_wire(raw)
+        item = item_from_wire(raw)
+        if item.kind == "function_call_output" and not self.conversation.has_call(item.call_id):
+            raise InvalidRequestError(
+                f"No function call with call_id `{item.call_id}` in this conversation.",
+                param="item.call_id",
+                code="invalid_call_id",
+            )
+        if item.kind == "function_call":
+            self.conversation.remember_call(item.call_id)
         audio_parts = [
             (index, part)
             for index, part in enumerate(raw.get("content") or [])
             if isinstance(part, dict) and part.get("type") == "input_audio" and part.get("audio")
         ]
-        self._add_item(item, previous)
+        audio = None
+        if audio_parts:
+            data = b"".join(
+                _b64(part["audio"], f"item.content[{i}].audio") for i, part in audio_parts
+            )
+            audio = self._decode(data, "item.content")
+        self.conversation.add(item, previous)
         self.send(
-            "conversation.item.added",
-            item=item.wire(beta=self.beta),
-            previous_item_id=previous or self._previous_id(item),
+            events.ItemAdded(
+                item=item.wire(beta=self.beta),
+                previous_item_id=previous or self.conversation.previous_id(item),
+            )
         )
-        if not audio_parts:
-            self.send("conversation.item.done", item=item.wire(beta=self.beta))
+        if audio is None:
+            self.send(events.ItemDone(item=item.wire(beta=self.beta)))
             return
-        data = b"".join(_b64(part["audio"], f"item.content[{i}].audio") for i, part in audio_parts)
-        audio = formats.decode(self.config.input_format, data)
-        self.transcripts[item.id] = self.spawn(self._transcribe(item, audio))
-
-    def _delete_item(self, item_id: str) -> None:
-        """Remove an item; its transcription, if still running, stops and says nothing more."""
-        self.items.remove(self._item(item_id))
-        pending = self.transcripts.pop(item_id, None)
-        if pending is not None and not pending.done():
-            pending.cancel()  # closes the engine's generator: the worker stops between steps
-        self.send("conversation.item.deleted", item_id=item_id)
-
-    def _previous_id(self, item: Item) -> str | None:
-        index = self.items.index(item)
-        return self.items[index - 1].id if index > 0 else None
+        self.conversation.transcripts[item.id] = self.spawn(self._transcribe(item, audio))
 
     def _truncate(self, event: wire.ConversationItemTruncate) -> None:
-        item = self._item(event.item_id)
+        item = self.conversation.find(event.item_id)
         if item.role != "assistant" or event.content_index >= len(item.content):
             raise InvalidRequestError(
                 "Only an assistant item's audio can be truncated.", param="item_id"
@@ -402,15 +381,16 @@ class RealtimeSession:
             part.transcript = " ".join(words[: round(len(words) * keep)])
             part.audio_ms = min(part.audio_ms, float(event.audio_end_ms))
         self.send(
-            "conversation.item.truncated",
-            item_id=item.id,
-            content_index=event.content_index,
-            audio_end_ms=event.audio_end_ms,
+            events.ItemTruncated(
+                item_id=item.id,
+                content_index=event.content_index,
+                audio_end_ms=event.audio_end_ms,
+            )
         )
 
     # -- responses ----------------------------------------------------------------------
 
-    def create_response(self, params: dict[str, Any], after: Item | None = None) -> None:
+    def create_response(self, params: dict[str, Any]) -> None:
         """Start a response (one at a time, as OpenAI)."""
         if self.config.kind != "realtime":
             raise InvalidRequestError(
@@ -423,11 +403,18 @@ class RealtimeSession:
                 f"Conversation already has an active response in progress: {self.response.id}.",
                 code="conversation_already_has_active_response",
             )
-        run = ResponseRun(self, params)
+        run = ResponseRun(
+            self.runtime,
+            self.outbox,
+            self.conversation,
+            self.config,
+            params,
+            finished=self._response_finished,
+        )
         self.response = run
-        run.task = self.spawn(run.run(after))
+        run.task = self.spawn(run.run())
 
-    def response_finished(self, run: ResponseRun) -> None:
+    def _response_finished(self, run: ResponseRun) -> None:
         """A response ended (completed, cancelled or failed)."""
         if self.response is run:
             self.response = None
@@ -441,50 +428,6 @@ class RealtimeSession:
                 code="response_cancel_not_active",
             )
         run.cancel("client_cancelled")
-
-    def settings_for_response(self, params: dict[str, Any]) -> SessionConfig:
-        """The session config with a ``response.create``'s own overrides."""
-        overrides: dict[str, Any] = {}
-        if isinstance(params.get("instructions"), str):
-            overrides["instructions"] = params["instructions"]
-        modalities = params.get("output_modalities", params.get("modalities"))
-        if isinstance(modalities, list) and modalities:
-            overrides["output_modalities"] = ["audio"] if "audio" in modalities else ["text"]
-        output = (params.get("audio") or {}).get("output") or {}
-        if isinstance(output.get("voice"), str):
-            overrides["voice"] = output["voice"]
-        return replace(self.config, **overrides)
-
-
-def _item_from_wire(raw: dict[str, Any]) -> Item:
-    """A client's message item, checked; audio is transcribed by the caller."""
-    if raw.get("type", "message") != "message" or raw.get("role") not in (
-        "user",
-        "assistant",
-        "system",
-    ):
-        raise InvalidRequestError(
-            "voxgate takes message items (role user, assistant or system); function calls "
-            "are not supported.",
-            param="item.type",
-        )
-    parts: list[Content] = []
-    for index, part in enumerate(raw.get("content") or []):
-        if not isinstance(part, dict):
-            raise InvalidRequestError("Content parts are objects.", param=f"item.content[{index}]")
-        kind = str(part.get("type") or "input_text")
-        if kind in ("input_text", "text", "output_text"):
-            parts.append(Content(type=kind, text=str(part.get("text") or "")))
-        elif kind in ("input_audio", "audio", "output_audio"):
-            parts.append(Content(type=kind, transcript=part.get("transcript")))
-        else:
-            raise InvalidRequestError(
-                f"Content type `{kind}` is not supported.", param=f"item.content[{index}].type"
-            )
-    item = Item(role=raw["role"], content=parts)
-    if isinstance(raw.get("id"), str) and raw["id"]:
-        item.id = raw["id"]
-    return item
 
 
 def _b64(data: Any, param: str) -> bytes:
