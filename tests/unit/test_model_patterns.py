@@ -246,6 +246,8 @@ def test_the_default_lists_every_id_the_sdk_names(default):
         ("gpt-realtime-3", "chat", "upstream"),
         ("gpt-4o-mini-realtime-preview-2026-01-01", "chat", "upstream"),
         ("gpt-realtime-whisper", "chat", "upstream"),
+        ("gpt-4o-realtime-preview-transcribe", "stt", "whisper-base"),
+        ("gpt-4o-realtime-preview-transcribe", "chat", "upstream"),
         ("gpt-realtime-2.1-mini", "stt", None),
         ("gpt-realtime-3", "tts", None),
         ("gpt-5-transcribe", "tts", None),
