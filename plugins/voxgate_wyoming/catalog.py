@@ -147,6 +147,14 @@ class Catalog:
         return instance, await self._first_voice(instance)
 
     def _instance_named(self, name: str) -> str | None:
+        """The TTS instance an instance name or a listed model id speaks with, else ``None``.
+
+        Only concrete ids count: a ``[models]`` pattern such as ``"*"`` matches voice names too,
+        and a voice name must stay a voice.
+        """
+        config = self.context.config
+        if name not in config.instances and name not in config.model_ids():
+            return None
         try:
             return self.context.tts(name).name
         except ModelNotFoundError:

@@ -19,7 +19,7 @@ from voxgate.plugins.registry import PluginError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from voxgate.config import ServerConfig
+    from voxgate.config import ModelRoute, ServerConfig
     from voxgate.plugins.manager import PluginManager
 
 EXIT_CONFIG = 1
@@ -118,7 +118,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """List the model ids ``/v1/models`` serves and where each one routes."""
+    """List the model ids ``/v1/models`` serves and where each one routes, then the patterns.
+
+    Patterns come last, in the order they are tried (most specific first).
+    """
     _, config = prepare(args.config)
     for model_id in config.model_ids():
         route = config.models.get(model_id)
@@ -126,11 +129,15 @@ def cmd_models(args: argparse.Namespace) -> int:
             inst = config.instances[model_id]
             print(f"{model_id}  -> {inst.task} instance (kind {inst.kind})")
         else:
-            targets = [
-                f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t)
-            ]
-            print(f"{model_id}  -> {', '.join(targets)}")
+            print(f"{model_id}  -> {_targets(route)}")
+    for pattern in config.model_patterns:
+        print(f"{pattern}  -> {_targets(config.models[pattern])}  (pattern)")
     return 0
+
+
+def _targets(route: ModelRoute) -> str:
+    targets = (f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t))
+    return ", ".join(targets)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from voxgate.errors import param_from_msgspec
+from voxgate.model_patterns import by_precedence, first_match, is_pattern
 from voxgate.schema import ConfigBase, ConfigProblem
 
 if TYPE_CHECKING:
@@ -224,13 +226,36 @@ class ServerConfig:
         return [inst for inst in self.instances.values() if inst.task == task]
 
     def model_ids(self) -> list[str]:
-        """Every id ``/v1/models`` lists: engine instance names, then aliases."""
+        """Every id ``/v1/models`` lists: engine instance names, then aliases (never a pattern)."""
         ids = [
             name
             for name, inst in self.instances.items()
             if name not in self.models and inst.task != "chat"
         ]
-        return ids + list(self.models)
+        return ids + [alias for alias in self.models if not is_pattern(alias)]
+
+    @cached_property
+    def model_patterns(self) -> list[str]:
+        """The ``[models]`` keys that are glob patterns, in the order they are tried.
+
+        Most specific first, then config order (``voxgate.model_patterns`` says why).
+        """
+        return by_precedence(key for key in self.models if is_pattern(key))
+
+    def pattern_route(self, model: str, task: Task | None = None) -> tuple[str, ModelRoute] | None:
+        """The pattern ``model`` falls under, and its route; ``None`` if none matches.
+
+        With ``task``, only patterns naming an instance for that task compete, so that
+        ``"gpt-realtime*" = { chat = ... }`` never hides ``"gpt-*whisper*" = "whisper-base"``
+        from a transcription. Exact keys and instance names are the caller's to check first.
+        """
+        candidates = [
+            key
+            for key in self.model_patterns
+            if task is None or getattr(self.models[key], task) is not None
+        ]
+        key = first_match(candidates, model)
+        return (key, self.models[key]) if key is not None else None
 
     def cache_path(self) -> Path:
         """``server.cache_dir``, else ``$XDG_CACHE_HOME/voxgate``."""

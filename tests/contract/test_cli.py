@@ -167,6 +167,18 @@ def test_models_lists_routes(tmp_path, subprocess_env):
     ]
 
 
+def test_models_lists_patterns_last_in_the_order_they_are_tried(tmp_path, subprocess_env):
+    path = tmp_path / "patterns.toml"
+    path.write_text(GOOD + '"*" = "tone"\n"gpt-*-tts*" = { tts = "tone" }\n')
+    result = run(subprocess_env, "models", "--config", str(path))
+    assert result.stdout.splitlines() == [
+        "tone  -> tts instance (kind fake-tts)",
+        "tts-1  -> tts=tone",
+        "gpt-*-tts*  -> tts=tone  (pattern)",
+        "*  -> tts=tone  (pattern)",
+    ]
+
+
 def test_version_and_module_entry(subprocess_env):
     result = subprocess.run(
         [sys.executable, "-m", "voxgate", "--version"],

@@ -50,7 +50,11 @@ def test_default_config_serves_the_openai_ids(server, client):
     assert {
         "whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
         "whisper-base", TINY, "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper", "kokoro",
+        "gpt-transcribe", "gpt-realtime-whisper", "gpt-4o-mini-tts-2025-12-15",
+        "gpt-realtime-2.1-mini",
     } <= ids  # fmt: skip
+    assert not [model for model in ids if "*" in model], "patterns are never listed"
+    assert client.models.retrieve("gpt-5-transcribe-2027-01-01").id == "gpt-5-transcribe-2027-01-01"
     lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
     serving = [line for line in lines if line["event"] == "voxgate serving"]
     assert len(serving) == 1
@@ -67,6 +71,13 @@ def test_english_in_every_container_sent_as_raw_bytes(client, name):
     text = client.audio.transcriptions.create(model=TINY, file=audio(name), response_format="text")
     assert isinstance(text, str)
     assert wer(ENGLISH, text) <= 0.15, text
+
+
+@pytest.mark.parametrize("model", ["gpt-transcribe", "gpt-5-transcribe-2027-01-01"])
+def test_todays_and_tomorrows_openai_ids_transcribe(client, model):
+    """``gpt-transcribe`` by its exact key; the made-up future id by ``gpt-*transcribe*``."""
+    text = client.audio.transcriptions.create(model=model, file=audio("en-10s.wav"))
+    assert wer(ENGLISH, text.text) <= 0.15, text.text
 
 
 def test_whisper_1_is_multilingual_and_detects_spanish(client):

@@ -373,6 +373,22 @@ async def test_unknown_voice_is_an_error_event_and_the_connection_lives_on():
         assert (await read_until(client, "audio-stop"))[-1].type == "audio-stop"
 
 
+async def test_a_catch_all_models_pattern_never_turns_a_voice_name_into_an_instance():
+    """With ``"*" = "tone"``, every id speaks, but ``alloy`` and ``nobody`` are still voices."""
+    port = free_port()
+    catch_all = toml(port).replace("[models]\n", '[models]\n"*" = "tone"\n', 1)
+    app = build_test_app(catch_all, PLUGINS)
+    async with AsyncTestClient(app=app, base_url=TEST_BASE_URL), connect(port) as client:
+        await client.write_event(
+            Synthesize(text="Hello.", voice=SynthesizeVoice(name="nobody")).event()
+        )
+        assert Error.from_event(await read(client)).code == "unknown_voice"
+        await client.write_event(
+            Synthesize(text="Hi.", voice=SynthesizeVoice(name="tts-1", speaker="low")).event()
+        )
+        assert (await read_until(client, "audio-stop"))[-1].type == "audio-stop"
+
+
 async def test_streaming_synthesis_speaks_each_sentence_as_it_completes():
     async with wyoming() as port, connect(port) as client:
         await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="alloy")).event())

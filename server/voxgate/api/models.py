@@ -8,7 +8,7 @@ from litestar.params import FromPath
 
 from voxgate.errors import ModelNotFoundError
 from voxgate.runtime import Runtime
-from voxgate.services.models import list_models
+from voxgate.services.models import find_model, list_models
 from voxgate.wire.models import Model, ModelList
 
 
@@ -20,12 +20,12 @@ def models_list(runtime: NamedDependency[Runtime]) -> ModelList:
 
 @get("/v1/models/{model_id:path}", sync_to_thread=False)
 def models_retrieve(runtime: NamedDependency[Runtime], model_id: FromPath[str]) -> Model:
-    """One model; the SDK sends ``a/b`` as ``a%2Fb``, which arrives here decoded."""
+    """A listed id, or one a pattern serves; the SDK sends ``a/b`` as ``a%2Fb`` (decoded here)."""
     wanted = str(model_id).lstrip("/")
-    for model in list_models(runtime.config):
-        if model.id == wanted:
-            return model
-    raise ModelNotFoundError(wanted, param=None)
+    model = find_model(runtime.config, wanted)
+    if model is None:
+        raise ModelNotFoundError(wanted, param=None)
+    return model
 
 
 @get("/v1/audio/models", sync_to_thread=False)
