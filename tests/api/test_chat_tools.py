@@ -272,28 +272,43 @@ def test_the_tool_result_turn_gets_a_spoken_answer(sdk, weather):
     assert FakeTtsEngine.steps == len(choice.message.audio.transcript.split())
 
 
-def test_a_spoken_tool_call_turn_resolves_to_its_transcript_and_calls(sdk, weather):
+@pytest.mark.parametrize("history", ["sdk-message", "audio-id"])
+def test_a_spoken_tool_call_turn_resolves_to_its_transcript_and_calls(sdk, weather, history):
     weather.tool_call_text = "Let me check."
     first = sdk.chat.completions.create(model="m", messages=[QUESTION], tools=TOOLS, **AUDIO)
     message = first.choices[0].message
-    history = [
-        QUESTION,
-        {
-            "role": "assistant",
-            "audio": {"id": message.audio.id},
-            "tool_calls": [call.model_dump() for call in message.tool_calls],
-        },
-        {"role": "tool", "tool_call_id": "call_0_0", "content": "sunny"},
-    ]
-    with sdk.chat.completions.stream(model="m", messages=history, tools=TOOLS, **AUDIO) as stream:
+    calls = [call.model_dump() for call in message.tool_calls]
+    said: object = message  # the SDK's message as it is: with `audio` {id, data, …}
+    if history == "audio-id":
+        said = {"role": "assistant", "audio": {"id": message.audio.id}, "tool_calls": calls}
+    messages = [QUESTION, said, {"role": "tool", "tool_call_id": "call_0_0", "content": "sunny"}]
+    with sdk.chat.completions.stream(model="m", messages=messages, tools=TOOLS, **AUDIO) as stream:
         final = stream.get_final_completion()
-    assert weather.last["messages"][1] == {
-        "role": "assistant",
-        "content": "Let me check.",
-        "tool_calls": [call.model_dump() for call in message.tool_calls],
-    }
-    assert final.choices[0].finish_reason == "stop"
-    assert final.choices[0].message.tool_calls is None
+    forwarded = weather.last["messages"][1]
+    assert "audio" not in forwarded
+    assert forwarded["content"] == "Let me check."
+    assert forwarded["tool_calls"] == calls
+    choice = final.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.tool_calls is None
+    assert choice.message.audio.transcript == "It is sunny in Paris right now."
+
+
+def test_the_stream_helpers_message_goes_back_as_it_is(sdk, weather):
+    with sdk.chat.completions.stream(
+        model="m", messages=[QUESTION], tools=TOOLS, **AUDIO
+    ) as stream:
+        message = stream.get_final_completion().choices[0].message
+    assert message.audio is None  # and sent back as `"audio": null`
+    call = message.tool_calls[0]
+    tool = {"role": "tool", "tool_call_id": call.id, "content": "sunny"}
+    reply = sdk.chat.completions.create(
+        model="m", messages=[QUESTION, message, tool], tools=TOOLS, **AUDIO
+    )
+    forwarded = weather.last["messages"][1]
+    assert "audio" not in forwarded
+    assert forwarded["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
+    assert reply.choices[0].message.audio.transcript == "It is sunny in Paris right now."
 
 
 def test_an_expired_audio_id_beside_tool_calls_is_dropped(sdk, weather):

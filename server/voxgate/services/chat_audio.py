@@ -215,8 +215,9 @@ def _messages(
         if not isinstance(message, dict):
             raise InvalidRequestError("Each message must be an object.", param=f"messages[{index}]")
         message = dict(message)  # noqa: PLW2901 - a copy: the client's body is not edited
-        if "audio" in message:
+        if message.get("audio") is not None:
             message = _resolve_reply_audio(runtime, index, message)  # noqa: PLW2901
+        message.pop("audio", None)  # `null`, as the SDK's stream helper leaves it: no audio
         content = message.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):
