@@ -130,6 +130,22 @@ def test_text_said_with_tool_calls_is_spoken_and_the_calls_pass(sdk, weather):
     assert FakeTtsEngine.steps == 5, "one tone per word"
 
 
+def test_tool_choice_reaches_the_upstream_as_sent(sdk, weather):
+    weather.tool_calls = [WEATHER, TIME]
+    forced = {"type": "function", "function": {"name": "get_time"}}
+    reply = sdk.chat.completions.create(
+        model="m", messages=[QUESTION], tools=TOOLS, tool_choice=forced, **AUDIO
+    )
+    assert weather.last["tool_choice"] == forced
+    assert [c.function.name for c in reply.choices[0].message.tool_calls] == ["get_time"]
+    text = sdk.chat.completions.create(
+        model="m", messages=[QUESTION], tools=TOOLS, tool_choice="none", **AUDIO
+    )
+    assert weather.last["tool_choice"] == "none"
+    assert text.choices[0].message.tool_calls is None
+    assert text.choices[0].message.audio.transcript == "It is  in Paris right now."
+
+
 # -- streamed -----------------------------------------------------------------------------------
 
 

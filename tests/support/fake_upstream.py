@@ -13,7 +13,8 @@ and misbehaves on request: the request's ``model`` picks the behaviour.
 Function calling is scripted with ``FakeUpstream.tool_calls``, and answered as OpenAI, vLLM
 and Ollama answer it: while the request offers a scripted function (``tools``, and
 ``tool_choice`` is not ``"none"``) and no ``tool`` message came after the last user message,
-the model calls it (``finish_reason: "tool_calls"``), saying ``tool_call_text`` first if set;
+the model calls it (``finish_reason: "tool_calls"``), saying ``tool_call_text`` first if set
+(a ``tool_choice`` naming one function narrows the calls to it);
 once the tool results are in, it answers ``reply``. Streamed, each call is a chunk with its
 ``index``, ``id``, ``type`` and ``function.name``, then its ``arguments`` in fragments of
 ``arguments_chunk`` characters (``None``: the whole call in one chunk, as Ollama sends it)::
@@ -129,14 +130,21 @@ class FakeUpstream:
         ]
 
     def calls_for(self, body: dict[str, Any]) -> list[ToolCall]:
-        """The scripted calls this request gets: those it offers, until their results come."""
-        if body.get("tool_choice") == "none":
+        """The scripted calls this request gets: those it offers, until their results come.
+
+        ``tool_choice: "none"`` turns calling off; ``{"type": "function", "function":
+        {"name"}}`` narrows it to that function.
+        """
+        choice = body.get("tool_choice")
+        if choice == "none":
             return []
         offered = {
             tool.get("function", {}).get("name")
             for tool in body.get("tools") or []
             if tool.get("type") == "function"
         }
+        if isinstance(choice, dict):
+            offered &= {choice.get("function", {}).get("name")}
         messages = body.get("messages") or []
         if any(message.get("role") == "tool" for message in _since_last_user(messages)):
             return []
