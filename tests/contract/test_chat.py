@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from clips import pcm16_wav
+from fake_upstream import ToolCall
 from wer import wer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -105,3 +106,41 @@ def test_a_follow_up_turn_gets_the_spoken_reply_as_text(client, fake_upstream):
     sent = fake_upstream.last["messages"]
     assert sent[1] == {"role": "assistant", "content": REPLY}
     assert fake_upstream.requests[0]["messages"][0] == sent[0], "the same transcript, cached"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather now in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_a_spoken_question_calls_a_tool_and_its_result_is_spoken(client, fake_upstream):
+    fake_upstream.tool_calls = [ToolCall("get_weather", {"city": "Paris"})]
+    fake_upstream.reply = "It is {tool_result} in Paris today."
+    voice = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
+    messages: list = [spoken_question()]
+    with client.chat.completions.stream(
+        model="gpt-4o-audio-preview", messages=messages, tools=[WEATHER_TOOL], **voice
+    ) as stream:
+        asked = stream.get_final_completion()
+    assert asked.choices[0].finish_reason == "tool_calls"
+    message = asked.choices[0].message
+    assert message.audio is None
+    (call,) = message.tool_calls
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    messages += [message, {"role": "tool", "tool_call_id": call.id, "content": "sunny and warm"}]
+    answer = client.chat.completions.create(
+        model="gpt-4o-audio-preview", messages=messages, tools=[WEATHER_TOOL], **voice
+    )
+    sent = fake_upstream.last["messages"]
+    assert sent[0] == fake_upstream.requests[0]["messages"][0], "the same transcript, cached"
+    assert sent[1]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert sent[2] == {"role": "tool", "tool_call_id": call.id, "content": "sunny and warm"}
+    spoken = answer.choices[0].message.audio
+    assert spoken.transcript == "It is sunny and warm in Paris today."
+    said = transcribe(client, base64.b64decode(spoken.data))
+    assert wer(spoken.transcript, said) <= 0.2, said

@@ -3,11 +3,24 @@
 It answers plain and streamed chat completions, records every body and header it receives,
 and misbehaves on request: the request's ``model`` picks the behaviour.
 
-- any model: the reply is ``FakeUpstream.reply`` (``{said}`` becomes the last user text);
+- any model: the reply is ``FakeUpstream.reply`` (``{said}`` becomes the last user text,
+  ``{tool_result}`` the tool results sent since the last user message);
 - ``fail-400`` / ``fail-401`` / ``fail-404`` / ``fail-500``: that status with an OpenAI envelope;
 - ``plain-text-error``: a 400 whose body is not JSON;
 - ``slow``: answers after ``FakeUpstream.slow_seconds``;
 - ``break-mid-stream``: streams one chunk, then an error event.
+
+Function calling is scripted with ``FakeUpstream.tool_calls``, and answered as OpenAI, vLLM
+and Ollama answer it: while the request offers a scripted function (``tools``, and
+``tool_choice`` is not ``"none"``) and no ``tool`` message came after the last user message,
+the model calls it (``finish_reason: "tool_calls"``), saying ``tool_call_text`` first if set
+(a ``tool_choice`` naming one function narrows the calls to it);
+once the tool results are in, it answers ``reply``. Streamed, each call is a chunk with its
+``index``, ``id``, ``type`` and ``function.name``, then its ``arguments`` in fragments of
+``arguments_chunk`` characters (``None``: the whole call in one chunk, as Ollama sends it)::
+
+    fake_upstream.tool_calls = [ToolCall("get_weather", {"city": "Paris"})]
+    fake_upstream.reply = "It is {tool_result} in Paris."
 """
 
 from __future__ import annotations
@@ -16,12 +29,37 @@ import asyncio
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from servers import free_port
 
 DEFAULT_REPLY = "Hello there. The weather is sunny and warm today. Enjoy your walk in the park."
+ARGUMENTS_CHUNK = 8  # characters of a call's arguments per streamed chunk (OpenAI's are short)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the fake model makes; ``id`` defaults to ``call_<choice>_<position>``."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the wire carries them: a JSON string."""
+        args = self.arguments
+        return args if isinstance(args, str) else json.dumps(args)
+
+    def wire(self, choice: int, position: int) -> dict[str, Any]:
+        """The call as ``message.tool_calls[position]`` of a completion."""
+        return {
+            "id": self.id or f"call_{choice}_{position}",
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json},
+        }
 
 
 class FakeUpstream:
@@ -32,6 +70,9 @@ class FakeUpstream:
         self.slow_seconds = 3.0
         self.word_delay = 0.02
         self.plain_latency = False  # non-streamed replies also take word_delay per word (bench)
+        self.tool_calls: list[ToolCall] = []  # called while the request offers them (see above)
+        self.tool_call_text: str | None = None  # said before the calls, as some models do
+        self.arguments_chunk: int | None = ARGUMENTS_CHUNK
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.port = free_port()
@@ -56,6 +97,10 @@ class FakeUpstream:
 
     def reset(self) -> None:
         self.reply = DEFAULT_REPLY
+        self.word_delay = 0.02
+        self.tool_calls = []
+        self.tool_call_text = None
+        self.arguments_chunk = ARGUMENTS_CHUNK
         self.requests.clear()
         self.headers.clear()
 
@@ -75,6 +120,41 @@ class FakeUpstream:
             else:
                 texts += [part["text"] for part in content if part.get("type") == "text"]
         return texts
+
+    def tool_results(self, index: int = -1) -> list[str]:
+        """The ``tool`` messages' contents since the last user message of a request."""
+        return [
+            _text(message.get("content"))
+            for message in _since_last_user(self.requests[index]["messages"])
+            if message.get("role") == "tool"
+        ]
+
+    def calls_for(self, body: dict[str, Any]) -> list[ToolCall]:
+        """The scripted calls this request gets: those it offers, until their results come.
+
+        ``tool_choice: "none"`` turns calling off; ``{"type": "function", "function":
+        {"name"}}`` narrows it to that function.
+        """
+        choice = body.get("tool_choice")
+        if choice == "none":
+            return []
+        offered = {
+            tool.get("function", {}).get("name")
+            for tool in body.get("tools") or []
+            if tool.get("type") == "function"
+        }
+        if isinstance(choice, dict):
+            offered &= {choice.get("function", {}).get("name")}
+        messages = body.get("messages") or []
+        if any(message.get("role") == "tool" for message in _since_last_user(messages)):
+            return []
+        return [call for call in self.tool_calls if call.name in offered]
+
+    def _reply_text(self, calls: list[ToolCall]) -> str:
+        if calls:
+            return self.tool_call_text or ""
+        reply = self.reply.replace("{said}", " ".join(self.user_texts()))
+        return reply.replace("{tool_result}", " ".join(self.tool_results()))
 
     # -- the ASGI app ---------------------------------------------------------------------
 
@@ -106,16 +186,19 @@ class FakeUpstream:
             return
         if model == "slow":
             await asyncio.sleep(self.slow_seconds)
-        reply = self.reply.replace("{said}", " ".join(self.user_texts()))
+        calls = self.calls_for(body)
+        reply = self._reply_text(calls)
         n = int(body.get("n") or 1)
         if body.get("stream"):
-            await self._stream(send, body, reply, n)
+            await self._stream(send, body, reply, n, calls)
         else:
             if self.plain_latency:
                 await asyncio.sleep(self.word_delay * len(reply.split()))
-            await _respond(send, 200, _completion(body, reply, n))
+            await _respond(send, 200, _completion(body, reply, n, calls))
 
-    async def _stream(self, send: Any, body: dict[str, Any], reply: str, n: int) -> None:
+    async def _stream(
+        self, send: Any, body: dict[str, Any], reply: str, n: int, calls: list[ToolCall]
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -147,13 +230,16 @@ class FakeUpstream:
                     "choices": [
                         {
                             "index": index,
-                            "delta": {"role": "assistant", "content": ""},
+                            "delta": {
+                                "role": "assistant",
+                                "content": "" if reply or not calls else None,
+                            },
                             "finish_reason": None,
                         }
                     ],
                 }
             )
-        words = reply.split(" ")
+        words = reply.split(" ") if reply else []
         for position, word in enumerate(words):
             text = word if position == 0 else " " + word
             for index in range(n):
@@ -179,17 +265,59 @@ class FakeUpstream:
                 await send({"type": "http.response.body", "body": b""})
                 return
             await asyncio.sleep(self.word_delay)
+        for deltas in zip(*(self.call_deltas(calls, index) for index in range(n)), strict=True):
+            for index, delta in enumerate(deltas):
+                choice = {"index": index, "delta": {"tool_calls": [delta]}, "finish_reason": None}
+                await event({**base, "choices": [choice]})
+            await asyncio.sleep(self.word_delay)
+        finish = "tool_calls" if calls else "stop"
         for index in range(n):
             await event(
-                {**base, "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}]}
+                {**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]}
             )
         if (body.get("stream_options") or {}).get("include_usage"):
             await event({**base, "choices": [], "usage": _usage(reply, n)})
         await event("[DONE]")
         await send({"type": "http.response.body", "body": b""})
 
+    def call_deltas(self, calls: list[ToolCall], choice: int) -> list[dict[str, Any]]:
+        """One choice's ``delta.tool_calls`` entries: each call's head, then its arguments."""
+        deltas: list[dict[str, Any]] = []
+        size = self.arguments_chunk
+        for position, call in enumerate(calls):
+            head = {"index": position, **call.wire(choice, position)}
+            if size is None:
+                deltas.append(head)
+                continue
+            head["function"] = {**head["function"], "arguments": ""}
+            deltas.append(head)
+            args = call.arguments_json
+            deltas += [
+                {"index": position, "function": {"arguments": args[start : start + size]}}
+                for start in range(0, len(args), size)
+            ]
+        return deltas
 
-def _completion(body: dict[str, Any], reply: str, n: int) -> dict[str, Any]:
+
+def _since_last_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    users = [i for i, message in enumerate(messages) if message.get("role") == "user"]
+    return messages[users[-1] + 1 :] if users else messages
+
+
+def _text(content: object) -> str:
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def _completion(body: dict[str, Any], reply: str, n: int, calls: list[ToolCall]) -> dict[str, Any]:
+    def message(choice: int) -> dict[str, Any]:
+        content = (reply or None) if calls else reply
+        out: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if calls:
+            out["tool_calls"] = [call.wire(choice, i) for i, call in enumerate(calls)]
+        return out
+
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -198,8 +326,8 @@ def _completion(body: dict[str, Any], reply: str, n: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": index,
-                "message": {"role": "assistant", "content": reply, "refusal": None},
-                "finish_reason": "stop",
+                "message": message(index),
+                "finish_reason": "tool_calls" if calls else "stop",
                 "logprobs": None,
             }
             for index in range(n)

@@ -215,8 +215,9 @@ def _messages(
         if not isinstance(message, dict):
             raise InvalidRequestError("Each message must be an object.", param=f"messages[{index}]")
         message = dict(message)  # noqa: PLW2901 - a copy: the client's body is not edited
-        if "audio" in message:
+        if message.get("audio") is not None:
             message = _resolve_reply_audio(runtime, index, message)  # noqa: PLW2901
+        message.pop("audio", None)  # `null`, as the SDK's stream helper leaves it: no audio
         content = message.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):
@@ -227,7 +228,10 @@ def _messages(
 
 
 def _resolve_reply_audio(runtime: Runtime, index: int, message: dict[str, Any]) -> dict[str, Any]:
-    """``{"role": "assistant", "audio": {"id"}}`` -> the reply's transcript as its content."""
+    """``{"role": "assistant", "audio": {"id"}}`` -> the reply's transcript as its content.
+
+    The reference itself never goes upstream; ``tool_calls`` beside it are kept as they are.
+    """
     param = f"messages[{index}].audio"
     try:
         reference = msgspec.convert(message.pop("audio"), AudioReference)
@@ -240,8 +244,8 @@ def _resolve_reply_audio(runtime: Runtime, index: int, message: dict[str, Any]) 
         if not message.get("content"):
             message["content"] = transcript
         return message
-    if message.get("content"):
-        return message  # the client kept the text: an expired id costs nothing
+    if message.get("content") or message.get("tool_calls"):
+        return message  # the client kept the text, or the turn was its tool calls: no loss
     raise InvalidRequestError(
         f"Audio `{reference.id}` is unknown or has expired; send the reply's transcript as "
         "the message `content` instead.",

@@ -6,6 +6,10 @@ while the upstream is still writing the next, and its 24 kHz pcm16 goes out as
 ``delta.audio.data`` chunks. When a choice's audio is done, a chunk carrying the audio ``id``
 and ``expires_at`` closes it, then the choice's ``finish_reason``; the usage chunk (if the
 upstream sent one) and ``[DONE]`` come last.
+
+Everything else in a delta (``role``, ``tool_calls``, …) is relayed as it comes. A choice gets
+its audio id with its first text that is not only whitespace: one that only calls tools has
+no ``delta.audio`` at all, not even the closing chunk, and the TTS engine is never asked.
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ class _Choice:
     """One choice being spoken: its text so far and the sentences waiting for the engine."""
 
     index: int
-    audio_id: str
-    expires_at: int
+    audio_id: str | None = None  # set by the first text worth speaking
+    expires_at: int = 0
+    pending: str = ""  # leading whitespace, held until there is something to say
     sentences: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     buffer: SentenceBuffer = field(default_factory=SentenceBuffer)
     text: list[str] = field(default_factory=list)
@@ -153,9 +158,9 @@ class _Relay:
             choice = self._choice(int(raw.get("index", 0)))
             delta = dict(raw.get("delta") or {})
             text = delta.pop("content", None)
-            if isinstance(text, str) and text:
-                delta["audio"] = {"id": choice.audio_id, "transcript": text}
-                choice.feed(text)
+            said = self._said(choice, text) if isinstance(text, str) else None
+            if said:
+                delta["audio"] = {"id": choice.audio_id, "transcript": said}
             finish = raw.get("finish_reason")
             if finish is not None:
                 choice.finish = {**raw, "delta": {}}
@@ -165,26 +170,36 @@ class _Relay:
         if out:
             self._send({**chunk, "choices": out})
 
+    def _said(self, choice: _Choice, text: str) -> str | None:
+        """The transcript delta for ``text``: none until the choice has words to speak."""
+        if choice.audio_id is None:
+            if not text.strip():
+                choice.pending += text
+                return None
+            text, choice.pending = choice.pending + text, ""
+            choice.audio_id, choice.expires_at = self.memory.new_reply("")
+        choice.feed(text)
+        return text
+
     def _choice(self, index: int) -> _Choice:
         choice = self.choices.get(index)
         if choice is None:
-            audio_id, expires_at = self.memory.new_reply("")
-            choice = _Choice(index=index, audio_id=audio_id, expires_at=expires_at)
+            choice = _Choice(index=index)
             choice.task = asyncio.create_task(self._speak(choice))
             self.choices[index] = choice
         return choice
 
     async def _speak(self, choice: _Choice) -> None:
-        """Speak the choice's sentences as they complete, then close its audio."""
+        """Speak the choice's sentences as they complete, then close its audio (if it has any)."""
         audio = spoken(self.template, choice.sentences)
         async with contextlib.aclosing(audio) as pcm:
             async for data in pcm:
                 for start in range(0, len(data), FRAME_BYTES):
                     frame = base64.b64encode(data[start : start + FRAME_BYTES]).decode()
                     self._send_delta(choice, {"id": choice.audio_id, "data": frame})
-        transcript = "".join(choice.text)
-        self.memory.update_reply(choice.audio_id, transcript)
-        self._send_delta(choice, {"id": choice.audio_id, "expires_at": choice.expires_at})
+        if choice.audio_id is not None:
+            self.memory.update_reply(choice.audio_id, "".join(choice.text))
+            self._send_delta(choice, {"id": choice.audio_id, "expires_at": choice.expires_at})
         if choice.finish is not None:
             self._send({**self.envelope, "choices": [choice.finish]})
 
