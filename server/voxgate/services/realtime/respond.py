@@ -51,7 +51,7 @@ def speech_template(runtime: Runtime, config: SessionConfig) -> speech.SpeechJob
         "speed": "session.audio.output.speed",
     }
     with params_renamed(renames):
-        return speech.plan(runtime, request)
+        return speech.plan_voice(runtime, request)
 
 
 class ResponseRun:
