@@ -20,6 +20,7 @@ from voxgate.api.metrics import metrics
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
+from voxgate.api.requests import VoxgateRequest
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.context import ROUTE_CONTEXT, RouteContext
@@ -105,6 +106,7 @@ def create_app(
             ROUTE_CONTEXT: Provide(provide_route_context, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        request_class=VoxgateRequest,
         middleware=[
             ApiKeyMiddleware(keys, also_protected=["/metrics"] if metrics_mode == "key" else [])
         ],
