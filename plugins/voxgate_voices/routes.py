@@ -183,6 +183,8 @@ async def edit_mapping(
 ) -> VoiceMapping:
     """Apply one edit or a list of them, all or none; answer the touched instances' mapping.
 
+    An empty list changes nothing and answers ``{}``.
+
     The file is written (in a worker thread: it is fsynced) before the live mapping changes,
     so a failed save changes nothing; the lock keeps concurrent edits from interleaving.
     """
@@ -191,8 +193,6 @@ async def edit_mapping(
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")
     edits = data if isinstance(data, list) else [data]
-    if not edits:
-        raise InvalidRequestError("The list of mapping edits is empty.")
     async with voice_mapping_lock:
         changed = _edited(settings.mapping, edits, tts_instances(config), listed=edits is data)
         path = mapping_path(settings)

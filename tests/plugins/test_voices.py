@@ -341,6 +341,14 @@ async def test_put_a_list_and_remove_with_null():
     assert hooks.map_voice("nova", "tts-1-hd", "second", config) == VoiceChoice(voice_id="dark")
 
 
+async def test_an_empty_list_of_edits_changes_nothing():
+    async with app_client(TOML, PLUGINS) as http:
+        response = await http.put("/v1/audio/voices/mapping", json=[])
+        assert response.status_code == 200
+        assert response.json() == {}
+        assert (await http.get("/v1/audio/voices/mapping")).json()["tone"]["alloy"] == "low"
+
+
 async def test_the_live_mapping_belongs_to_one_app():
     first, second = build_test_app(TOML, PLUGINS), build_test_app(TOML, PLUGINS)
     async with client(first) as http:
@@ -389,7 +397,6 @@ async def test_put_to_an_unknown_instance_is_404_and_changes_nothing():
         ({"instance": "tone", "voice": "alloy", "engine_voice": 3}, "engine_voice"),
         ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, None),
         ([{"instance": "tone", "voice": "alloy"}], "engine_voice"),
-        ([], None),
         ("alloy", None),
     ],
 )
