@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from voxgate import ModelSourceContext, ModelSourceError, hookimpl
+from voxgate import ModelSourceContext, ModelSourceError, hookimpl, redact_urls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -515,7 +515,8 @@ def resolve_hf(reference: str, context: ModelSourceContext) -> Path:
             ref.repo_id, revision=ref.revision, cache_dir=cache, local_files_only=offline
         )
     except _hub_errors() as error:
-        raise ModelSourceError(_hub_failure(error, ref, cache, offline)) from error
+        # a mirror in HF_ENDPOINT may carry credentials, and hub errors quote the URL
+        raise ModelSourceError(redact_urls(_hub_failure(error, ref, cache, offline))) from error
     log.info(
         "hub model ready",
         model=str(ref),

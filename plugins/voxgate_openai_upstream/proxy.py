@@ -23,6 +23,8 @@ from voxgate import (
     OpenAIError,
     ServiceUnavailableError,
     UpstreamError,
+    redact_url,
+    redact_urls,
 )
 from voxgate_openai_upstream.config import BASE_URL_ENV, MODEL_ENV, OpenAIUpstreamConfig
 
@@ -75,7 +77,9 @@ class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
             timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
             transport=httpx.AsyncHTTPTransport(retries=self.config.retries, limits=limits),
         )
-        log.info("chat upstream", instance=self.context.instance, base_url=self.base_url)
+        log.info(
+            "chat upstream", instance=self.context.instance, base_url=redact_url(self.base_url)
+        )
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -215,5 +219,8 @@ def _timeout(exc: httpx.TimeoutException) -> GatewayTimeoutError:
 
 
 def _unreachable(base_url: str | None, exc: httpx.TransportError) -> BadGatewayError:
-    log.warning("chat upstream unreachable", base_url=base_url, error=str(exc))
-    return BadGatewayError(f"The upstream LLM at {base_url} cannot be reached: {exc}")
+    """A 502 that names the upstream as the operator wrote it, less its credentials."""
+    shown = redact_url(base_url or "")
+    error = redact_urls(str(exc))
+    log.warning("chat upstream unreachable", base_url=shown, error=error)
+    return BadGatewayError(f"The upstream LLM at {shown} cannot be reached: {error}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Annotated
 
+import anyio.to_thread
 import msgspec
 import structlog
 from litestar import get, put
 
 # Handler annotations are resolved at runtime by Litestar: these imports must stay real.
-from litestar.di import NamedDependency  # noqa: TC002
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody  # noqa: TC002
 from litestar.plugins import InitPluginProtocol
 
@@ -29,9 +30,13 @@ from voxgate import (
     Voice,
 )
 from voxgate_voices.settings import (
+    MAX_ENGINE_VOICE,
+    MAX_VOICE_NAME,
+    MAX_VOICES_PER_INSTANCE,
     VoiceMapping,
     live_mapping,
     mapping_path,
+    too_many_voices,
     tts_instances,
     voices_settings,
     write_mapping_file,
@@ -61,7 +66,22 @@ class VoiceList(msgspec.Struct, kw_only=True):
     voices: list[VoiceEntry]
 
 
-NonBlank = Annotated[str, msgspec.Meta(pattern=r"\S", description="Not empty or blank.")]
+VoiceName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"\S",
+        max_length=MAX_VOICE_NAME,
+        description=f"Not blank; at most {MAX_VOICE_NAME} characters.",
+    ),
+]
+EngineVoice = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"\S",
+        max_length=MAX_ENGINE_VOICE,
+        description=f"Not blank; at most {MAX_ENGINE_VOICE} characters.",
+    ),
+]
 
 
 class MappingEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -70,12 +90,15 @@ class MappingEdit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ``engine_voice`` has no default, so a misspelt key is a 400 rather than a removal.
     """
 
-    instance: str
-    voice: NonBlank
-    engine_voice: NonBlank | None
+    instance: Annotated[str, msgspec.Meta(max_length=MAX_VOICE_NAME)]
+    voice: VoiceName
+    engine_voice: EngineVoice | None
 
 
-EditBody = MappingEdit | list[MappingEdit]
+EditBody = (
+    MappingEdit | Annotated[list[MappingEdit], msgspec.Meta(max_length=MAX_VOICES_PER_INSTANCE)]
+)
+MAPPING_LOCK = "voice_mapping_lock"
 
 
 class MappingSaveError(OpenAIError):
@@ -152,45 +175,37 @@ def get_mapping(route_context: NamedDependency[RouteContext]) -> VoiceMapping:
     return {name: dict(mapping.get(name, {})) for name in tts_instances(route_context.config)}
 
 
-@put("/v1/audio/voices/mapping", status_code=200, sync_to_thread=False)
-def edit_mapping(
-    route_context: NamedDependency[RouteContext], data: JSONBody[EditBody]
+@put("/v1/audio/voices/mapping", status_code=200)
+async def edit_mapping(
+    route_context: NamedDependency[RouteContext],
+    voice_mapping_lock: NamedDependency[asyncio.Lock],
+    data: JSONBody[EditBody],
 ) -> VoiceMapping:
     """Apply one edit or a list of them, all or none; answer the touched instances' mapping.
 
-    The file is written before the live mapping changes, so a failed save changes nothing.
+    An empty list changes nothing and answers ``{}``.
+
+    The file is written (in a worker thread: it is fsynced) before the live mapping changes,
+    so a failed save changes nothing; the lock keeps concurrent edits from interleaving.
     """
     config = route_context.config
     settings = voices_settings(config)
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")
     edits = data if isinstance(data, list) else [data]
-    if not edits:
-        raise InvalidRequestError("The list of mapping edits is empty.")
-    instances = tts_instances(config)
-    changed: VoiceMapping = {}
-    for index, edit in enumerate(edits):
-        if edit.instance not in instances:
-            known = ", ".join(instances) or "none"
-            param = "instance" if not isinstance(data, list) else f"[{index}].instance"
-            raise NotFoundError(
-                f"No TTS instance `{edit.instance}` (TTS instances: {known}).", param=param
-            )
-        table = changed.setdefault(edit.instance, dict(settings.mapping.get(edit.instance, {})))
-        key = edit.voice.casefold()
-        if edit.engine_voice is None:
-            table.pop(key, None)
-        else:
-            table[key] = edit.engine_voice
-    path = mapping_path(settings)
-    if path is not None:
-        try:
-            write_mapping_file(path, {**settings.mapping, **changed})
-        except OSError as exc:
-            log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
-            msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
-            raise MappingSaveError(msg) from exc
-    settings.mapping.update(changed)  # whole tables swapped: readers never see half an edit
+    async with voice_mapping_lock:
+        changed = _edited(settings.mapping, edits, tts_instances(config), listed=edits is data)
+        path = mapping_path(settings)
+        if path is not None:
+            try:
+                await anyio.to_thread.run_sync(
+                    write_mapping_file, path, {**settings.mapping, **changed}
+                )
+            except OSError as exc:
+                log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
+                msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
+                raise MappingSaveError(msg) from exc
+        settings.mapping.update(changed)  # whole tables swapped: readers never see half an edit
     for edit in edits:
         log.info(
             "voice mapping changed",
@@ -201,10 +216,37 @@ def edit_mapping(
     return {name: dict(table) for name, table in changed.items()}
 
 
+def _edited(
+    mapping: VoiceMapping, edits: list[MappingEdit], instances: list[str], *, listed: bool
+) -> VoiceMapping:
+    """The tables the edits touch, as they will be; 404/400 for an edit that cannot apply."""
+    changed: VoiceMapping = {}
+    for index, edit in enumerate(edits):
+        where = f"[{index}]." if listed else ""
+        if edit.instance not in instances:
+            known = ", ".join(instances) or "none"
+            raise NotFoundError(
+                f"No TTS instance `{edit.instance}` (TTS instances: {known}).",
+                param=f"{where}instance",
+            )
+        table = changed.setdefault(edit.instance, dict(mapping.get(edit.instance, {})))
+        key = edit.voice.casefold()
+        if edit.engine_voice is None:
+            table.pop(key, None)
+        else:
+            table[key] = edit.engine_voice
+            if len(table) > MAX_VOICES_PER_INSTANCE:
+                msg = f"This edit {too_many_voices(edit.instance, len(table))}."
+                raise InvalidRequestError(msg, param=f"{where}voice")
+    return changed
+
+
 class VoiceRoutes(InitPluginProtocol):
     """Adds the voice routes to the app."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the handlers; ``/v1`` gives them API-key checks and the error envelope."""
         app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping])
+        lock = asyncio.Lock()  # one per app, as the live mapping is
+        app_config.dependencies[MAPPING_LOCK] = Provide(lambda: lock, sync_to_thread=False)
         return app_config

@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 TABLE = "voices"
 VoiceMapping = dict[str, dict[str, str]]
 
+# Bounds on what the mapping holds, however it is written (TOML, the file, ``PUT``): it is
+# served whole by ``GET /v1/audio/voices`` and rewritten whole on every edit.
+MAX_VOICE_NAME = 256  # a requested voice is at most this long (``POST /v1/audio/speech``)
+MAX_ENGINE_VOICE = 1024  # room for a blend of many voices
+MAX_VOICES_PER_INSTANCE = 1000
+MAX_MAPPING_FILE_BYTES = 4 * 1024 * 1024
+TOO_LONG = (
+    f"voice names are at most {MAX_VOICE_NAME} characters and engine voices at most "
+    f"{MAX_ENGINE_VOICE}"
+)
+
 
 class VoicesSettings(ConfigBase):
     """``[voices]``: which engine voice a requested voice name means on each TTS instance.
@@ -127,6 +138,8 @@ def _voices(
             problems.append((where, f"expected a string (an engine voice), got {_type_name(spec)}"))
         elif not spec.strip() or not key.strip():
             problems.append((where, "voice names and engine voices must not be empty"))
+        elif len(voice) > MAX_VOICE_NAME or len(spec) > MAX_ENGINE_VOICE:
+            problems.append((where, TOO_LONG))
         elif key in written:
             problems.append(
                 (where, f"same name as {written[key]!r} (voice names are case-insensitive)")
@@ -134,7 +147,14 @@ def _voices(
         else:
             written[key] = voice
             table[key] = spec
+    if len(table) > MAX_VOICES_PER_INSTANCE:
+        problems.append(((instance,), too_many_voices(instance, len(table))))
     return table, problems
+
+
+def too_many_voices(instance: str, count: int) -> str:
+    """The problem of a table over ``MAX_VOICES_PER_INSTANCE``."""
+    return f"maps {count} voices on `{instance}`; the limit is {MAX_VOICES_PER_INSTANCE}"
 
 
 def toml_problems(problems: list[tuple[tuple[str, ...], str]]) -> Iterator[ConfigProblem]:
@@ -153,14 +173,17 @@ class MappingFileError(Exception):
 def read_mapping_file(path: Path, instances: list[str]) -> VoiceMapping | None:
     """The saved mapping, ``None`` if the file does not exist yet; ``MappingFileError`` if bad."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_MAPPING_FILE_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise MappingFileError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > MAX_MAPPING_FILE_BYTES:
+        raise MappingFileError(f"{path} is over {MAX_MAPPING_FILE_BYTES // 2**20} MiB")
     try:
         raw = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise MappingFileError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         msg = f'{path} must hold a JSON object {{"instance": {{"voice": "engine voice"}}}}'

@@ -45,6 +45,7 @@ from voxgate.errors import (
 )
 from voxgate.models.sources import ModelSourceContext, ModelSourceError
 from voxgate.plugins import hookimpl
+from voxgate.redaction import redact_url, redact_urls
 from voxgate.schema import ConfigBase, ConfigProblem
 from voxgate.services.sentences import SentenceBuffer
 
@@ -96,6 +97,8 @@ __all__ = [
     "__version__",
     "hookimpl",
     "join_path",
+    "redact_url",
+    "redact_urls",
     "shift_segment",
     "windows",
 ]

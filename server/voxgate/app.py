@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
 
 from voxgate import __version__
 from voxgate.api.chat import chat_completions
@@ -18,8 +19,10 @@ from voxgate.api.health import health, ready
 from voxgate.api.live import live_transcription
 from voxgate.api.metrics import metrics
 from voxgate.api.models import audio_models, models_list, models_retrieve
+from voxgate.api.openapi import DocumentRenderPlugin
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
+from voxgate.api.requests import VoxgateRequest
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.context import ROUTE_CONTEXT, RouteContext
@@ -105,6 +108,7 @@ def create_app(
             ROUTE_CONTEXT: Provide(provide_route_context, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        request_class=VoxgateRequest,
         middleware=[
             ApiKeyMiddleware(keys, also_protected=["/metrics"] if metrics_mode == "key" else [])
         ],
@@ -112,7 +116,12 @@ def create_app(
         request_max_body_size=config.server.max_upload_bytes,
         plugins=hooks.litestar_plugins(config),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="voxgate", version=__version__, path="/docs"),
+        openapi_config=OpenAPIConfig(
+            title="voxgate",
+            version=__version__,
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), DocumentRenderPlugin()],
+        ),
         logging_config=None,
     )
     app.state.runtime = runtime

@@ -41,6 +41,8 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
+CLIENT_GONE = "client_disconnected"  # scope state: the client left before its body was read
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for it: no one reads it, logs and metrics do
 
 
 class OpenAIError(Exception):
@@ -296,6 +298,8 @@ def _announced_length(request: Request[Any, Any, Any]) -> int | None:
 
 def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     request_id = _request_id(request)
+    if request.scope.get("state", {}).get(CLIENT_GONE):
+        return _client_gone(request)
     log.error("unhandled exception", exc_info=exc)
     detail = ErrorDetail(
         message=(
@@ -310,6 +314,24 @@ def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
         content=error_body(detail),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
         media_type=MediaType.JSON,
+    )
+
+
+def _client_gone(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The client closed the connection mid-upload: not a server error, and no one to answer.
+
+    Litestar raises a 500 ``InternalServerException`` when the body stops with a disconnect;
+    the access log and the metrics get 499 instead, and the log one info line.
+    """
+    log.info("client disconnected before its request was read", path=request.url.path)
+    detail = ErrorDetail(
+        message="The client closed the connection before the request was read.",
+        type=INVALID_REQUEST,
+        param=None,
+        code="client_closed_request",
+    )
+    return Response(
+        content=error_body(detail), status_code=CLIENT_CLOSED_REQUEST, media_type=MediaType.JSON
     )
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
+from voxgate.redaction import redact_urls
+
 if TYPE_CHECKING:
     from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -35,6 +37,7 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(value)} bytes>"
     if isinstance(value, str):
+        value = redact_urls(value)
         value = _BEARER.sub("Bearer [redacted]", value)
         value = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=[redacted]", value)
         value = _KEY_PROTOCOL.sub("openai-insecure-api-key.[redacted]", value)
@@ -45,7 +48,7 @@ def _scrub(value: Any) -> Any:
 
 
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """Drop secrets and payloads: sensitive keys, bearer tokens, long base64 runs, raw bytes."""
+    """Drop secrets and payloads: sensitive keys, bearer tokens, URL credentials, base64, bytes."""
     for key, value in list(event_dict.items()):
         if key in {"event", "exception", "exc_info"}:
             if key == "event":

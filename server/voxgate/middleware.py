@@ -19,7 +19,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from voxgate.errors import AuthenticationError, OpenAIError, error_body
+from voxgate.errors import CLIENT_GONE, AuthenticationError, OpenAIError, error_body
 from voxgate.telemetry import WEBSOCKET_ACCEPTED, WEBSOCKET_REFUSED
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class RequestContextMiddleware:
             nonlocal body_done
             message = await receive()
             last_chunk = message["type"] == "http.request" and not message.get("more_body", False)
+            if message["type"] == "http.disconnect" and not body_done:
+                scope["state"][CLIENT_GONE] = True  # mid-upload: errors.py answers 499, quietly
             if last_chunk or message["type"] == "http.disconnect":
                 body_done = True
             return message

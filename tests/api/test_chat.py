@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+import structlog
 from clips import pcm16_wav
 
 import voxgate_openai_upstream
@@ -506,3 +507,26 @@ async def test_the_proxy_closes_its_connections_at_shutdown(chat_plugins, fake_u
         client = proxy._client
     assert client.is_closed
     assert proxy._client is None
+
+
+async def test_upstream_credentials_never_reach_clients_or_logs(chat_plugins):
+    """A 502 names the upstream without the password its URL carries, and so do the logs."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        toml = chat_toml(f"http://alice:s3cret-pw@127.0.0.1:{port}/v1?api_key=k3y-in-query")
+        with structlog.testing.capture_logs() as logs:
+            async with openai_client(toml, chat_plugins) as client:
+                with pytest.raises(openai.InternalServerError) as caught:
+                    await client.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": "Hi"}]
+                    )
+    assert caught.value.status_code == 502
+    assert f"http://***@127.0.0.1:{port}/v1" in caught.value.message
+    logged = repr(logs)
+    assert "127.0.0.1" in logged, "the upstream is still named in the log"
+    for secret in ("s3cret-pw", "alice", "k3y-in-query"):
+        assert secret not in caught.value.message
+        assert secret not in logged

@@ -205,6 +205,28 @@ async def test_sdk_errors(speech_plugins):
     assert info.value.body["param"] == "voice"
 
 
+@pytest.mark.parametrize("text", ["....!!!???", "-", "\x00", " \x07\x1b ", "\u2026 \u2014 *"])
+async def test_input_with_nothing_speakable_is_400_for_every_engine(speech_plugins, text):
+    """The rule is the core's: no letter or digit is a 400, whatever the engine would do."""
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.audio.speech.create(model="tts-1", voice="tone", input=text)
+    assert info.value.body["param"] == "input"
+    assert "nothing speakable" in info.value.message
+
+
+async def test_control_characters_are_spaces_in_any_sentence(speech_plugins):
+    """A NUL is a word break, in the first sentence or a later one: every word is said."""
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
+        response = await client.audio.speech.create(
+            model="tts-1",
+            voice="tone",
+            input="One\x00two. Three\x00four\x1ffive.",
+            response_format="pcm",
+        )
+    assert len(response.content) == 2 * 24_000 * 5 // 10, "five words of 0.1 s"
+
+
 async def test_custom_voice_object(speech_plugins):
     async with openai_client(PYAV_TOML, speech_plugins) as client:
         response = await client.audio.speech.create(

@@ -341,6 +341,14 @@ async def test_put_a_list_and_remove_with_null():
     assert hooks.map_voice("nova", "tts-1-hd", "second", config) == VoiceChoice(voice_id="dark")
 
 
+async def test_an_empty_list_of_edits_changes_nothing():
+    async with app_client(TOML, PLUGINS) as http:
+        response = await http.put("/v1/audio/voices/mapping", json=[])
+        assert response.status_code == 200
+        assert response.json() == {}
+        assert (await http.get("/v1/audio/voices/mapping")).json()["tone"]["alloy"] == "low"
+
+
 async def test_the_live_mapping_belongs_to_one_app():
     first, second = build_test_app(TOML, PLUGINS), build_test_app(TOML, PLUGINS)
     async with client(first) as http:
@@ -389,7 +397,6 @@ async def test_put_to_an_unknown_instance_is_404_and_changes_nothing():
         ({"instance": "tone", "voice": "alloy", "engine_voice": 3}, "engine_voice"),
         ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, None),
         ([{"instance": "tone", "voice": "alloy"}], "engine_voice"),
-        ([], None),
         ("alloy", None),
     ],
 )
@@ -521,3 +528,76 @@ async def test_the_routes_need_the_api_key_when_keys_are_set():
     assert listing.status_code == 401
     assert mapping.status_code == 401
     assert allowed.status_code == 200
+
+
+# -- limits --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"instance": "tone", "voice": "v" * 5_000_000, "engine_voice": "low"}, "voice"),
+        ({"instance": "tone", "voice": "v" * 257, "engine_voice": "low"}, "voice"),
+        ({"instance": "tone", "voice": "alloy", "engine_voice": "e" * 1025}, "engine_voice"),
+    ],
+)
+async def test_names_over_their_limit_are_400_naming_the_field(body, param):
+    async with app_client(TOML, PLUGINS) as http:
+        response = await http.put("/v1/audio/voices/mapping", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == param
+        assert (await http.get("/v1/audio/voices/mapping")).json()["tone"] == {
+            "alloy": "low",
+            "echo": "tone(2)+low(1)",
+        }, "nothing changed"
+
+
+async def test_an_instance_maps_at_most_1000_voices():
+    def edits(start: int, count: int) -> list[dict]:
+        return [
+            {"instance": "tone", "voice": f"voice-{n}", "engine_voice": "low"}
+            for n in range(start, start + count)
+        ]
+
+    async with app_client(TOML, PLUGINS) as http:
+        put = "/v1/audio/voices/mapping"
+        assert (await http.put(put, json=edits(0, 998))).status_code == 200  # + alloy, echo
+        response = await http.put(put, json=edits(998, 1))
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["param"] == "[0].voice"
+        assert "the limit is 1000" in error["message"]
+        assert (await http.put(put, json=edits(0, 1001))).status_code == 400, "list too long"
+        mapping = (await http.get(put)).json()["tone"]
+    assert len(mapping) == 1000
+
+
+def test_config_tables_have_the_same_limits():
+    found = problems(TOML + f'"{"x" * 300}" = "low"\n')
+    assert "at most 256" in found[f"voices.second.{'x' * 300}"]  # appended to [voices.second]
+    many = "\n".join(f'v{n} = "low"' for n in range(1001))
+    found = problems(TOML.replace('[voices.second]\nnova = "bright"', f"[voices.second]\n{many}"))
+    assert "the limit is 1000" in found["voices.second"]
+
+
+async def test_saving_runs_off_the_event_loop(tmp_path, monkeypatch):
+    """The write is fsynced: on the loop, every other request would wait for the disk."""
+    import threading
+
+    from voxgate_voices import routes
+
+    threads: list[int] = []
+    real_write = routes.write_mapping_file
+
+    def recording_write(path, mapping):
+        threads.append(threading.get_ident())
+        real_write(path, mapping)
+
+    monkeypatch.setattr(routes, "write_mapping_file", recording_write)
+    app = build_test_app(with_file(tmp_path / "voices.json"), PLUGINS)
+    async with client(app) as http:
+        edit = {"instance": "tone", "voice": "alloy", "engine_voice": "tone"}
+        assert (await http.put("/v1/audio/voices/mapping", json=edit)).status_code == 200
+    assert threads
+    assert threads[0] != threading.get_ident()
+    assert json.loads((tmp_path / "voices.json").read_text())["tone"]["alloy"] == "tone"

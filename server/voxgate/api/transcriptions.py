@@ -11,6 +11,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
+from voxgate.api.multipart import read_multipart
 from voxgate.errors import InvalidRequestError, param_from_msgspec
 from voxgate.runtime import Runtime
 from voxgate.services import transcription as stt
@@ -84,9 +85,11 @@ async def _read_form(
             f"SDK does (got `{request.content_type[0] or 'no content type'}`).",
             param="file",
         )
-    form = await request.form()
+    form = await read_multipart(
+        request, file_fields=["file"], part_limit=request.app.multipart_form_part_limit
+    )
     fields = normalize_form(
-        {key: values if len(values) > 1 else values[0] for key, values in form.dict().items()},
+        {key: values if len(values) > 1 else values[0] for key, values in form.items()},
         list_fields=_LIST_FIELDS,
         object_fields=_OBJECT_FIELDS,
     )

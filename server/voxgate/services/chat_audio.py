@@ -36,7 +36,6 @@ from voxgate.errors import (
 )
 from voxgate.services import speech
 from voxgate.services import transcription as stt
-from voxgate.services.sentences import pieces
 from voxgate.wire.chat import (
     AUDIO_FIELDS,
     EXTENSION_FIELDS,
@@ -202,7 +201,7 @@ def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob
     )
     renames = {"model": "speech_model", "voice": "audio.voice", "response_format": "audio.format"}
     with params_renamed(renames):
-        return speech.plan(runtime, template)
+        return speech.plan_voice(runtime, template)
 
 
 def _messages(
@@ -330,7 +329,7 @@ async def _transcript(
 def speech_job(template: speech.SpeechJob, text: str) -> speech.SpeechJob:
     """The template filled with one reply's text."""
     request = msgspec.structs.replace(template.request, input=text)
-    return dataclasses.replace(template, request=request, texts=pieces(text))
+    return dataclasses.replace(template, request=request, texts=speech.speakable_pieces(text))
 
 
 async def speak(template: speech.SpeechJob, text: str) -> bytes:

@@ -13,9 +13,10 @@ import base64
 import contextlib
 import io
 import math
+import re
 import time
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,8 +76,39 @@ class SpeechJob:
         return CONTENT_TYPES[self.request.response_format]
 
 
+NOTHING_SPEAKABLE = (
+    "`input` has nothing speakable: it needs at least one letter or digit "
+    "(punctuation, symbols and control characters alone are not spoken)."
+)
+# C0 and C1 control characters but tab and line breaks, and lone surrogates: no engine can
+# say them, and a NUL ends the text early in some (espeak-ng reads C strings)
+_UNSPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def speakable_pieces(text: str) -> list[str]:
+    """``text`` in synthesis order, without control characters and pieces with no word.
+
+    The rule every engine gets, so ``"...!!!"`` or ``"-"`` is the same 400 on each, rather
+    than silence from one, noise from another and a failed engine run from a third.
+    """
+    return [piece for piece in pieces(_UNSPEAKABLE.sub(" ", text)) if _has_word(piece)]
+
+
+def _has_word(text: str) -> bool:
+    return any(character.isalnum() for character in text)
+
+
 def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     """Everything that does not need the engine: model, voice, rate, text pieces."""
+    job = plan_voice(runtime, request)
+    texts = speakable_pieces(request.input)
+    if not texts:
+        raise InvalidRequestError(NOTHING_SPEAKABLE, param="input")
+    return replace(job, texts=texts)
+
+
+def plan_voice(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
+    """``plan`` less the text (``texts`` empty): a template for text that comes later (chat)."""
     instance = runtime.tts_engine(request.model)
     voice = runtime.hooks.map_voice(request.voice_id, request.model, instance.name, runtime.config)
     if voice is None:
@@ -84,9 +116,6 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
             f"Voice `{request.voice_id}` is not available for model `{request.model}`.",
             param="voice",
         )
-    texts = pieces(request.input)
-    if not texts:
-        raise InvalidRequestError("`input` has nothing to say.", param="input")
     rate = request.sample_rate or (
         request.model_extensions.sr if request.model_extensions else None
     )
@@ -113,7 +142,7 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
         voice=voice,
         options=options,
         sample_rate=rate or OPENAI_RATE,
-        texts=texts,
+        texts=[],
         transcoder=transcoder,
         tempo=tempo,
     )

@@ -19,9 +19,14 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 
 def _cues(segments: Sequence[Segment]) -> list[tuple[float, float, str]]:
+    """Each segment with text as one cue on one line.
+
+    A line break (or a blank line) inside a cue would end it early for players, and ``-->``
+    inside one is not allowed in WebVTT.
+    """
     cues = []
     for segment in segments:
-        text = segment.text.strip()
+        text = " ".join(segment.text.split()).replace("-->", "->")
         if text:
             cues.append((segment.start, max(segment.start, segment.end), text))
     return cues

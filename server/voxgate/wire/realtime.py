@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from voxgate.wire.decoding import decode_json
+
 EventId = Annotated[str, msgspec.Meta(max_length=512)] | None
 
 
@@ -109,4 +111,4 @@ _decoder = msgspec.json.Decoder(ClientEvent)
 
 def decode_client_event(data: str | bytes) -> ClientEvent:
     """One client event; raises ``msgspec.DecodeError`` / ``ValidationError`` on bad input."""
-    return _decoder.decode(data)
+    return decode_json(data, _decoder)

@@ -63,6 +63,7 @@ from voxgate.services.realtime.vad import (
     TurnSettings,
 )
 from voxgate.services.transcription import joined_text
+from voxgate.wire.decoding import decode_json
 from voxgate.wire.live import (
     ENCODINGS,
     FinalTranscript,
@@ -427,7 +428,7 @@ class LiveSession:
             error = InvalidRequestError(message, code="config_required")
             raise _Refused(error, UNSUPPORTED_DATA)
         try:
-            fields = msgspec.json.decode(frame)
+            fields = decode_json(frame)
         except msgspec.DecodeError as exc:
             message = f"The configuration message is not valid JSON: {exc}."
             error = InvalidRequestError(message, code="invalid_json")
@@ -466,7 +467,7 @@ class LiveSession:
 
     async def _text(self, frame: str) -> None:
         try:
-            message = msgspec.json.decode(frame)
+            message = decode_json(frame)
         except msgspec.DecodeError as exc:
             await self._report(f"Not valid JSON: {exc}.", "invalid_json")
             return

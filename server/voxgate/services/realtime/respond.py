@@ -63,7 +63,7 @@ def speech_template(runtime: Runtime, config: SessionConfig) -> speech.SpeechJob
         "speed": "session.audio.output.speed",
     }
     with params_renamed(renames):
-        return speech.plan(runtime, request)
+        return speech.plan_voice(runtime, request)
 
 
 def response_config(config: SessionConfig, params: dict[str, Any]) -> SessionConfig:

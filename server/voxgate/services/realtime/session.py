@@ -35,6 +35,7 @@ from voxgate.services.realtime.respond import ResponseRun, speech_template
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
 from voxgate.wire import realtime_events as events
+from voxgate.wire.decoding import decode_json
 
 if TYPE_CHECKING:
     from voxgate.runtime import Runtime
@@ -440,7 +441,7 @@ def _b64(data: Any, param: str) -> bytes:
 def _invalid_event(text: str | bytes, exc: Exception) -> InvalidRequestError:
     """OpenAI's ``invalid_event`` errors: bad JSON, missing or unknown ``type``, bad fields."""
     try:
-        raw = msgspec.json.decode(text)
+        raw = decode_json(text)
     except msgspec.DecodeError:
         return InvalidRequestError(
             "The server could not parse the event: it is not valid JSON.", code="invalid_json"
