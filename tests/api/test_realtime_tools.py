@@ -187,7 +187,10 @@ def test_response_tools_override_and_tool_choice_none(sdk, fake_upstream):
         assert "tools" not in fake_upstream.last
         assert [i.type for i in events[-1].response.output] == ["message"]
         connection.response.create(
-            response={"tools": [WEATHER], "tool_choice": {"type": "function", "name": "get_weather"}}
+            response={
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "name": "get_weather"},
+            }
         )
         until(connection, "response.done")
     assert fake_upstream.last["tool_choice"] == {
