@@ -24,7 +24,12 @@ from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.context import ROUTE_CONTEXT, RouteContext
 from voxgate.errors import exception_handlers
-from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware, TelemetryMiddleware
+from voxgate.middleware import (
+    ApiKeyMiddleware,
+    RequestContextMiddleware,
+    SendTimeoutMiddleware,
+    TelemetryMiddleware,
+)
 from voxgate.plugins.hooks import Hooks
 from voxgate.runtime import Runtime, build_runtime
 from voxgate.telemetry import build_telemetry
@@ -120,8 +125,9 @@ def create_app(
     inner = app.asgi_handler
     if telemetry.enabled:
         inner = TelemetryMiddleware(inner, telemetry)
-    app.asgi_handler = RequestContextMiddleware(
-        inner, drain_limit=4 * config.server.max_upload_bytes
+    app.asgi_handler = SendTimeoutMiddleware(
+        RequestContextMiddleware(inner, drain_limit=4 * config.server.max_upload_bytes),
+        timeout=config.server.send_timeout,
     )
     return app
 

@@ -1,13 +1,16 @@
-"""ASGI layers around the app: request context + access log (outermost), telemetry, API-key auth.
+"""ASGI layers around the app: send timeout, request context and access log, telemetry, auth.
 
-The request-context layer wraps the whole Litestar app, so router 404/405s get a request id and
-an access line too; the telemetry layer, inside it, is there only when metrics or traces are
-on. Auth is a Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers)
-and covers HTTP and WebSocket routes under ``/v1``.
+The send timeout is the outermost layer: it sees the server's own ``send``, so it can close
+the connection of a client that stopped reading. The request-context layer wraps the whole
+Litestar app, so router 404/405s get a request id and an access line too; the telemetry
+layer, inside it, is there only when metrics or traces are on. Auth is a Litestar middleware,
+so it runs inside CORS (a 401 still carries CORS headers) and covers HTTP and WebSocket routes
+under ``/v1``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import secrets
@@ -43,6 +46,69 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key.lower() == name:
             return bytes(value)
     return None
+
+
+class SendTimeoutMiddleware:
+    """Abandon an HTTP response whose client has not read for ``timeout`` seconds.
+
+    A client that keeps its socket open but stops reading would hold the response, and the
+    engine streaming it, for as long as the socket lives: the server's ``send`` waits for the
+    socket to drain. Past the timeout the app sees an error from ``send``, which ends the
+    response and frees its engine, and the connection is aborted (the server would otherwise
+    wait for the buffered bytes to leave before closing it).
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time every send of one HTTP request; WebSockets pass through."""
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        stalled = False
+
+        async def timed_send(message: Message) -> None:
+            nonlocal stalled
+            if stalled:
+                raise ClientStalledError
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await send(message)
+            except TimeoutError:
+                stalled = True
+                raise ClientStalledError from None
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except Exception:
+            if not stalled:
+                raise
+        if stalled:
+            access_log.warning(
+                "client stopped reading; response abandoned",
+                path=scope["path"],
+                send_timeout=self.timeout,
+            )
+            await _abort_connection(send)
+
+
+class ClientStalledError(Exception):
+    """The client did not read the response within the send timeout."""
+
+
+async def _abort_connection(send: Send) -> None:
+    """Drop the connection at once when the server exposes its transport (uvicorn does).
+
+    ``transport.close()`` would wait for the unread bytes to drain, which never happens.
+    After the abort the server sees the connection lost, so it reports nothing more.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if abort is not None:
+        abort()
+        await asyncio.sleep(0)  # let the server take the connection loss before we return
 
 
 class RequestContextMiddleware:
