@@ -26,6 +26,7 @@ from voxgate.context import ROUTE_CONTEXT, RouteContext
 from voxgate.errors import exception_handlers
 from voxgate.middleware import (
     ApiKeyMiddleware,
+    DrainMiddleware,
     RequestContextMiddleware,
     SendTimeoutMiddleware,
     TelemetryMiddleware,
@@ -37,7 +38,7 @@ from voxgate.telemetry import build_telemetry
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
-    from litestar.types import ControllerRouterHandler
+    from litestar.types import ASGIApp, ControllerRouterHandler
     from opentelemetry.trace import TracerProvider
 
     from voxgate.config import ServerConfig
@@ -122,7 +123,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state[ROUTE_CONTEXT] = route_context  # RouteContext.of(app), for plugin listeners
-    inner = app.asgi_handler
+    inner: ASGIApp = DrainMiddleware(app.asgi_handler, runtime.drain)
     if telemetry.enabled:
         inner = TelemetryMiddleware(inner, telemetry)
     app.asgi_handler = SendTimeoutMiddleware(

@@ -19,7 +19,15 @@ def health() -> dict[str, str]:
 
 @get("/ready", sync_to_thread=False, media_type=MediaType.JSON)
 def ready(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
-    """200 once every ``preload`` engine has loaded; 503 with the reasons until then."""
+    """200 once every ``preload`` engine has loaded; 503 with the reasons until then.
+
+    503 ``draining`` from the moment a shutdown starts, so load balancers stop sending.
+    """
+    if runtime.drain.draining:
+        return Response(
+            {"status": "draining", "reasons": ["the server is shutting down"]},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        )
     reasons = runtime.pool.readiness()
     if reasons:
         return Response(
