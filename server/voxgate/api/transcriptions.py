@@ -9,6 +9,7 @@ import msgspec.inspect
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
 
 from voxgate.api.streaming import ClosingStream
 from voxgate.errors import InvalidRequestError, param_from_msgspec
@@ -21,6 +22,9 @@ from voxgate.wire.transcription import (
     TranslationRequest,
     convert_form,
 )
+
+# What Litestar says (as a 400) when a form has more parts than ``multipart_form_part_limit``
+_LITESTAR_PART_LIMIT = "Request Entity Too Large"
 
 SttRequest = TypeVar("SttRequest", TranscriptionRequest, TranslationRequest)
 
@@ -84,7 +88,15 @@ async def _read_form(
             f"SDK does (got `{request.content_type[0] or 'no content type'}`).",
             param="file",
         )
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientException as exc:
+        if exc.detail != _LITESTAR_PART_LIMIT:
+            raise
+        limit = request.app.multipart_form_part_limit
+        raise InvalidRequestError(
+            f"The form has too many parts: at most {limit} fields and files are accepted.",
+        ) from None
     fields = normalize_form(
         {key: values if len(values) > 1 else values[0] for key, values in form.dict().items()},
         list_fields=_LIST_FIELDS,
