@@ -7,7 +7,9 @@ and misbehaves on request: the request's ``model`` picks the behaviour.
 - ``fail-400`` / ``fail-401`` / ``fail-404`` / ``fail-500``: that status with an OpenAI envelope;
 - ``plain-text-error``: a 400 whose body is not JSON;
 - ``slow``: answers after ``FakeUpstream.slow_seconds``;
-- ``break-mid-stream``: streams one chunk, then an error event.
+- ``break-mid-stream``: streams one chunk, then an error event;
+- ``json-for-stream``: answers a streamed request with a plain JSON completion;
+- ``cut-short``: streams one chunk, then ends without ``finish_reason`` or ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class FakeUpstream:
             await asyncio.sleep(self.slow_seconds)
         reply = self.reply.replace("{said}", " ".join(self.user_texts()))
         n = int(body.get("n") or 1)
-        if body.get("stream"):
+        if body.get("stream") and model != "json-for-stream":
             await self._stream(send, body, reply, n)
         else:
             if self.plain_latency:
@@ -165,6 +167,9 @@ class FakeUpstream:
                         ],
                     }
                 )
+            if body["model"] == "cut-short":
+                await send({"type": "http.response.body", "body": b""})
+                return
             if body["model"] == "break-mid-stream":
                 await event(
                     {
