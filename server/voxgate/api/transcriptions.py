@@ -10,7 +10,9 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 
+from voxgate.api.disconnect import unless_disconnected
 from voxgate.api.streaming import ClosingStream
 from voxgate.errors import InvalidRequestError, param_from_msgspec
 from voxgate.runtime import Runtime
@@ -24,6 +26,7 @@ from voxgate.wire.transcription import (
 )
 
 # What Litestar says (as a 400) when a form has more parts than ``multipart_form_part_limit``
+# (a body over the size limit is a 413 with the same words)
 _LITESTAR_PART_LIMIT = "Request Entity Too Large"
 
 SttRequest = TypeVar("SttRequest", TranscriptionRequest, TranslationRequest)
@@ -73,7 +76,7 @@ async def _handle(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    segments = await stt.collect(stream)
+    segments = await unless_disconnected(request, stt.collect(stream))
     body, media_type = stt.render(job, segments, duration)
     return Response(body, media_type=media_type)
 
@@ -91,7 +94,7 @@ async def _read_form(
     try:
         form = await request.form()
     except ClientException as exc:
-        if exc.detail != _LITESTAR_PART_LIMIT:
+        if exc.status_code != HTTP_400_BAD_REQUEST or exc.detail != _LITESTAR_PART_LIMIT:
             raise
         limit = request.app.multipart_form_part_limit
         raise InvalidRequestError(

@@ -327,6 +327,7 @@ class EngineStream(Generic[T]):
         self._loop = asyncio.get_running_loop()
         self._inner: AsyncGenerator[T, None] | None = None
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
 
     def __aiter__(self) -> EngineStream[T]:
         return self
@@ -346,11 +347,21 @@ class EngineStream(Generic[T]):
             self._run.add_audio(self._measure(item))
         return item
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as the stream is closed, before the step in flight ends.
+
+        For a generator that can stop inside a long step: a ``threading.Event`` it checks
+        between the engine's own chunks, say.
+        """
+        self._on_close.append(callback)
+
     async def aclose(self) -> None:
         """Stop: closes the engine generator (after any step in flight) and frees the slot."""
         if self._closed:
             return
         self._closed = True
+        for callback in self._on_close:
+            callback()
         if self._inner is None:
             self._abandon()
         else:
