@@ -1,7 +1,7 @@
 """A bounded mixed soak: every kind of traffic at once, with slow and vanishing clients.
 
-    python bench/soak.py                      # 3 minutes
-    python bench/soak.py --minutes 10
+    python bench/soak.py                      # 1 minute of warm-up, then 3 measured
+    python bench/soak.py --minutes 10 --warmup-minutes 2
 
 A real ``voxgate serve`` on the default config (bundled Whisper base and Piper; chat through
 the fake LLM of tests/support/fake_upstream.py) takes, for the whole run, one client thread
@@ -19,8 +19,9 @@ each of:
 Each engine instance has ``concurrency = 1``, so the clients keep every engine busy with a
 queue behind it, well inside ``max_queue``. Reported: outcomes by kind (anything but the
 expected one is an error and makes the exit status 1), latency p50/p95 per kind, and the
-server's RSS (``/proc/PID/status``) sampled every second, first tenth of the run against the
-last. Results go in docs/performance.md.
+server's RSS (``/proc/PID/status``) sampled every second after the warm-up (the same traffic,
+so every code path has allocated what it keeps), first tenth of that against the last.
+Results go in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ def run_client(kind: str, base: str, until: float, results: Results, seed: int) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--minutes", type=float, default=3.0, help="measured, after warm-up")
+    parser.add_argument("--warmup-minutes", type=float, default=1.0)
     args = parser.parse_args()
     upstream = FakeUpstream().start()
     upstream.word_delay = 0.02
@@ -315,7 +317,7 @@ def main() -> int:
         log = workdir / "serve.log"
         process, base = start(soak_config(workdir), upstream, log)
         try:
-            began = time.monotonic()
+            began = time.monotonic() + args.warmup_minutes * 60  # RSS counts from here
             until = began + args.minutes * 60
             threads = [
                 threading.Thread(target=run_client, args=(kind, base, until, results, seed))
@@ -324,25 +326,27 @@ def main() -> int:
             for thread in threads:
                 thread.start()
             while any(thread.is_alive() for thread in threads):
-                samples.append((time.monotonic() - began, rss_mib(process.pid)))
+                if began <= time.monotonic() <= until:
+                    samples.append((time.monotonic() - began, rss_mib(process.pid)))
                 time.sleep(1)
             server_log = log.read_text(encoding="utf-8", errors="replace")
         finally:
             process.terminate()
             process.wait(timeout=30)
             upstream.stop()
-    return report(args.minutes, clients, results, samples, server_log)
+    return report(args, clients, results, samples, server_log)
 
 
 def report(
-    minutes: float,
+    args: argparse.Namespace,
     clients: list[str],
     results: Results,
     samples: list[tuple[float, float]],
     server_log: str,
 ) -> int:
     print(
-        f"soak: {minutes:g} min, clients: {', '.join(f'{k} x{clients.count(k)}' for k in EXPECTED)}"
+        f"soak: {args.warmup_minutes:g} min warm-up + {args.minutes:g} min measured; clients: "
+        + ", ".join(f"{kind} x{clients.count(kind)}" for kind in EXPECTED)
     )
     print(f"{'kind':<14}{'requests':>9}{'p50 s':>8}{'p95 s':>8}  outcomes")
     unexpected = 0
