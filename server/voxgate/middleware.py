@@ -1,11 +1,12 @@
-"""ASGI layers around the app: send timeout, request context and access log, telemetry, auth.
+"""ASGI layers around the app: send timeout, request context, telemetry, drain, API-key auth.
 
 The send timeout is the outermost layer: it sees the server's own ``send``, so it can close
 the connection of a client that stopped reading. The request-context layer wraps the whole
 Litestar app, so router 404/405s get a request id and an access line too; the telemetry
-layer, inside it, is there only when metrics or traces are on. Auth is a Litestar middleware,
-so it runs inside CORS (a 401 still carries CORS headers) and covers HTTP and WebSocket routes
-under ``/v1``.
+layer, inside it, is there only when metrics or traces are on; the drain layer refuses and
+ends requests at shutdown, inside both, so its 503s are logged and counted. Auth is a
+Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers) and covers
+HTTP and WebSocket routes under ``/v1``.
 """
 
 from __future__ import annotations
