@@ -116,7 +116,11 @@ class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
         return data
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The parsed ``chat.completion.chunk`` objects, until ``[DONE]``."""
+        """The parsed ``chat.completion.chunk`` objects, until ``[DONE]``.
+
+        An answer that is not an event stream, or a stream that ends with neither ``[DONE]``
+        nor a ``finish_reason``, is a 502: the client must not take a cut reply as whole.
+        """
         client = self._ready_client()
         try:
             async with client.stream(
@@ -124,10 +128,19 @@ class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
             ) as response:
                 if response.status_code >= CLIENT_ERROR_MIN:
                     raise _upstream_error(response.status_code, await response.aread())
+                _require_event_stream(response)
+                finished = False
                 async for data in _sse_data(response):
                     if data == "[DONE]":
                         return
-                    yield _chunk(data)
+                    chunk = _chunk(data)
+                    finished = finished or _has_finish_reason(chunk)
+                    yield chunk
+                if not finished:  # the connection ended early: the reply may be cut anywhere
+                    raise BadGatewayError(
+                        "The upstream LLM's stream ended before the reply was finished "
+                        "(no `finish_reason` and no [DONE])."
+                    )
         except httpx.TimeoutException as exc:
             raise _timeout(exc) from None
         except httpx.TransportError as exc:
@@ -162,6 +175,23 @@ async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
             lines.append(line[5:].removeprefix(" "))
     if lines:
         yield "\n".join(lines)
+
+
+def _require_event_stream(response: httpx.Response) -> None:
+    """A 200 that is not an event stream (a JSON completion, an HTML page) is a 502."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "text/event-stream":
+        raise BadGatewayError(
+            "The upstream LLM answered a streamed request with "
+            f"`{content_type or 'no content type'}`, not an event stream."
+        )
+
+
+def _has_finish_reason(chunk: dict[str, Any]) -> bool:
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
+    )
 
 
 def _chunk(data: str) -> dict[str, Any]:

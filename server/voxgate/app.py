@@ -27,7 +27,13 @@ from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
 from voxgate.context import ROUTE_CONTEXT, RouteContext
 from voxgate.errors import exception_handlers
-from voxgate.middleware import ApiKeyMiddleware, RequestContextMiddleware, TelemetryMiddleware
+from voxgate.middleware import (
+    ApiKeyMiddleware,
+    DrainMiddleware,
+    RequestContextMiddleware,
+    SendTimeoutMiddleware,
+    TelemetryMiddleware,
+)
 from voxgate.plugins.hooks import Hooks
 from voxgate.runtime import Runtime, build_runtime
 from voxgate.telemetry import build_telemetry
@@ -35,7 +41,7 @@ from voxgate.telemetry import build_telemetry
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
-    from litestar.types import ControllerRouterHandler
+    from litestar.types import ASGIApp, ControllerRouterHandler
     from opentelemetry.trace import TracerProvider
 
     from voxgate.config import ServerConfig
@@ -126,11 +132,12 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state[ROUTE_CONTEXT] = route_context  # RouteContext.of(app), for plugin listeners
-    inner = app.asgi_handler
+    inner: ASGIApp = DrainMiddleware(app.asgi_handler, runtime.drain)
     if telemetry.enabled:
         inner = TelemetryMiddleware(inner, telemetry)
-    app.asgi_handler = RequestContextMiddleware(
-        inner, drain_limit=4 * config.server.max_upload_bytes
+    app.asgi_handler = SendTimeoutMiddleware(
+        RequestContextMiddleware(inner, drain_limit=4 * config.server.max_upload_bytes),
+        timeout=config.server.send_timeout,
     )
     return app
 

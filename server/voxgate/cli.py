@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 EXIT_CONFIG = 1
 EXIT_PLUGINS = 2
+EXIT_STARTUP = 3  # uvicorn's own code when the server could not start
+AFTER_DRAIN_SECONDS = 2
 
 
 def prepare(config_file: str | None) -> tuple[PluginManager, ServerConfig]:
@@ -44,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from voxgate.app import create_app  # noqa: PLC0415
     from voxgate.logging import configure_logging  # noqa: PLC0415
+    from voxgate.serving import DrainingServer  # noqa: PLC0415
 
     pm, config = prepare(args.config)
     server = msgspec.structs.replace(
@@ -56,17 +60,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.log_format or config.logging.format, args.log_level or config.logging.level
     )
     app = create_app(config, pm)
-    uvicorn.run(
+    uvicorn_config = uvicorn.Config(
         app,
         host=server.host,
         port=server.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(server.shutdown_timeout),
+        # after the drain (or on a second signal): what is left gets this long
+        timeout_graceful_shutdown=AFTER_DRAIN_SECONDS,
         ws="websockets-sansio",  # the maintained websockets implementation (not "legacy")
         ws_max_size=16 * 1024 * 1024,
     )
-    return 0
+    uvicorn_server = DrainingServer(uvicorn_config, app.state.runtime.drain)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn_server.run()
+    return 0 if uvicorn_server.started else EXIT_STARTUP
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

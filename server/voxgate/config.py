@@ -66,8 +66,25 @@ class ServerSettings(ConfigBase):
         ),
     ] = False
     shutdown_timeout: Annotated[
-        float, msgspec.Meta(gt=0, description="Seconds to let requests finish at shutdown.")
+        float,
+        msgspec.Meta(
+            gt=0,
+            description=(
+                "Seconds running requests get to finish after SIGTERM (new ones get 503 "
+                "meanwhile); what still runs then ends with an error."
+            ),
+        ),
     ] = 10.0
+    send_timeout: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description=(
+                "Seconds a response may wait on a client that does not read it; then the "
+                "response is abandoned, its connection closed and its engine freed."
+            ),
+        ),
+    ] = 30.0
     max_websockets: Annotated[
         int,
         msgspec.Meta(

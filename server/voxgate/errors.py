@@ -248,6 +248,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
             key = str(item.get("key") or "") or None
             message = str(item.get("message") or message)
             break
+    if key in _BODY_KEYS and message.strip("'") == key:  # Litestar's KeyError: no body at all
+        return error_response(InvalidRequestError("The request body is empty: send a JSON object."))
     message, path = param_from_msgspec(message)
     missing = _MISSING_FIELD.search(message)
     field = missing.group("field") if missing else None

@@ -1,13 +1,17 @@
-"""ASGI layers around the app: request context + access log (outermost), telemetry, API-key auth.
+"""ASGI layers around the app: send timeout, request context, telemetry, drain, API-key auth.
 
-The request-context layer wraps the whole Litestar app, so router 404/405s get a request id and
-an access line too; the telemetry layer, inside it, is there only when metrics or traces are
-on. Auth is a Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers)
-and covers HTTP and WebSocket routes under ``/v1``.
+The send timeout is the outermost layer: it sees the server's own ``send``, so it can close
+the connection of a client that stopped reading. The request-context layer wraps the whole
+Litestar app, so router 404/405s get a request id and an access line too; the telemetry
+layer, inside it, is there only when metrics or traces are on; the drain layer refuses and
+ends requests at shutdown, inside both, so its 503s are logged and counted. Auth is a
+Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers) and covers
+HTTP and WebSocket routes under ``/v1``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import secrets
@@ -19,7 +23,13 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from voxgate.errors import CLIENT_GONE, AuthenticationError, OpenAIError, error_body
+from voxgate.errors import (
+    CLIENT_GONE,
+    AuthenticationError,
+    OpenAIError,
+    error_body,
+    sse_error_event,
+)
 from voxgate.telemetry import WEBSOCKET_ACCEPTED, WEBSOCKET_REFUSED
 
 if TYPE_CHECKING:
@@ -27,6 +37,7 @@ if TYPE_CHECKING:
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+    from voxgate.drain import Drain
     from voxgate.telemetry import Telemetry
 
 access_log = structlog.get_logger("voxgate.access")
@@ -43,6 +54,146 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key.lower() == name:
             return bytes(value)
     return None
+
+
+class SendTimeoutMiddleware:
+    """Abandon an HTTP response whose client has not read for ``timeout`` seconds.
+
+    A client that keeps its socket open but stops reading would hold the response, and the
+    engine streaming it, for as long as the socket lives: the server's ``send`` waits for the
+    socket to drain. Past the timeout the app sees an error from ``send``, which ends the
+    response and frees its engine, and the connection is aborted (the server would otherwise
+    wait for the buffered bytes to leave before closing it).
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time every send of one HTTP request; WebSockets pass through."""
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        stalled = False
+
+        async def timed_send(message: Message) -> None:
+            nonlocal stalled
+            if stalled:
+                raise ClientStalledError
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await send(message)
+            except TimeoutError:
+                stalled = True
+                raise ClientStalledError from None
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except Exception:
+            if not stalled:
+                raise
+        if stalled:
+            access_log.warning(
+                "client stopped reading; response abandoned",
+                path=scope["path"],
+                send_timeout=self.timeout,
+            )
+            await _abort_connection(send)
+
+
+class ClientStalledError(Exception):
+    """The client did not read the response within the send timeout."""
+
+
+async def _abort_connection(send: Send) -> None:
+    """Drop the connection at once when the server exposes its transport (uvicorn does).
+
+    ``transport.close()`` would wait for the unread bytes to drain, which never happens.
+    After the abort the server sees the connection lost, so it reports nothing more.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if abort is not None:
+        abort()
+        await asyncio.sleep(0)  # let the server take the connection loss before we return
+
+
+OPEN_WHILE_DRAINING = frozenset({"/health", "/ready", "/metrics"})
+
+
+class DrainMiddleware:
+    """The HTTP side of the shutdown drain (``voxgate.drain``).
+
+    While draining, every request but the probes and metrics gets 503 with ``Retry-After``
+    in the error envelope. Each request is tracked while it runs; one cancelled at the drain's
+    deadline ends with that 503 if its response has not started, with an SSE error event if
+    it is an event stream, and otherwise by closing the connection.
+    """
+
+    def __init__(self, app: ASGIApp, drain: Drain) -> None:
+        self.app = app
+        self.drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse, or run and track, one HTTP request; WebSockets pass through."""
+        drain = self.drain
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        if drain.draining and scope["path"] not in OPEN_WHILE_DRAINING:
+            await send_error(send, drain.error(), close=True)
+            return
+        started: list[bytes] = []  # the content type, once the response has started
+
+        async def watched_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.append(_content_type(message))
+            await send(message)
+
+        with drain.tracking():
+            try:
+                await self.app(scope, receive, watched_send)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not drain.deadline_passed or task is None:
+                    raise
+                task.uncancel()
+                await _end_cut_short(send, started, drain.error())
+
+
+def _content_type(message: Message) -> bytes:
+    headers = cast("Iterable[tuple[bytes, bytes]]", message.get("headers", ()))
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            return bytes(value).split(b";", 1)[0].strip().lower()
+    return b""
+
+
+async def _end_cut_short(send: Send, started: list[bytes], error: OpenAIError) -> None:
+    """End a request cancelled by the drain: the error where the response can still carry it."""
+    if not started:
+        await send_error(send, error, close=True)
+    elif started[0] == b"text/event-stream":
+        await send(
+            {"type": "http.response.body", "body": sse_error_event(error), "more_body": True}
+        )
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    # otherwise the body cannot carry an error: the server closes the unfinished response
+
+
+async def send_error(send: Send, error: OpenAIError, *, close: bool = False) -> None:
+    """A whole error response in OpenAI's envelope, straight to ASGI (outside Litestar)."""
+    body = error_body(error.detail())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class RequestContextMiddleware:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from voxgate.drain import Drain
 from voxgate.engines.base import (
     ChatProxy,
     ComponentContext,
@@ -53,6 +54,7 @@ class Runtime:
         self.transcoder = transcoder
         self.chat = chat or {}
         self.telemetry = telemetry or Telemetry()
+        self.drain = Drain(pool, config.server.shutdown_timeout)
         self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import openai
 import pytest
 from litestar.exceptions import WebSocketDisconnect
@@ -11,6 +14,7 @@ from tests.conftest import FAKE_TOML
 from voxgate.testing import app_client, build_test_app, openai_client
 
 KEYS = {"VOXGATE_API_KEYS": "sk-one, sk-two"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_open_when_no_keys_are_configured(plugins):
@@ -53,6 +57,31 @@ async def test_health_and_ready_stay_public(plugins):
     async with app_client(FAKE_TOML, plugins, environ=KEYS) as client:
         assert (await client.get("/health")).status_code == 200
         assert (await client.get("/ready")).status_code == 200
+        for path in ("/health", "/ready"):  # probes and monitors that only ask for the headers
+            head = await client.head(path)
+            assert head.status_code == 200, path
+            assert head.content == b""
+
+
+def _paths_in_sentence(text: str, ending: str) -> list[str]:
+    """The backticked paths before ``ending`` in the one sentence of the guide that has it."""
+    sentences = re.split(r"(?<=\.)\s+", " ".join(text.split()))
+    found = [s.split(ending)[0] for s in sentences if ending in s]
+    assert len(found) == 1, f"the guide has one sentence with `{ending}`"
+    return re.findall(r"`(/[^`]*)`", found[0])
+
+
+async def test_the_guide_says_which_paths_need_a_key(plugins):
+    guide = (ROOT / "docs" / "self-hosting" / "index.md").read_text(encoding="utf-8")
+    async with app_client(FAKE_TOML, plugins, environ=KEYS) as client:
+        open_paths = _paths_in_sentence(guide, "stay open")
+        assert open_paths
+        for path in open_paths:
+            assert (await client.get(path)).status_code == 200, path
+        keyed_paths = _paths_in_sentence(guide, "need a key too")
+        assert keyed_paths
+        for path in keyed_paths:
+            assert (await client.get(path)).status_code == 401, path
 
 
 async def test_keys_from_a_variable_the_config_names(plugins):

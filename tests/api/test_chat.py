@@ -423,6 +423,32 @@ async def test_an_upstream_error_mid_stream_is_an_sse_error(chat_plugins, fake_u
                     pass
 
 
+async def test_an_upstream_that_answers_a_stream_with_json_is_a_502(chat_plugins, fake_upstream):
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        with pytest.raises(openai.InternalServerError) as caught:
+            await client.chat.completions.create(
+                model="json-for-stream", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+    assert caught.value.status_code == 502
+    assert "application/json" in caught.value.message
+    assert "event stream" in caught.value.message
+
+
+async def test_an_upstream_stream_cut_short_ends_with_an_sse_error(chat_plugins, fake_upstream):
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        for audio in (False, True):
+            extra = {"modalities": ["text", "audio"], "audio": {"voice": "tone", "format": "pcm16"}}
+            stream = await client.chat.completions.create(
+                model="cut-short",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+                **(extra if audio else {}),
+            )
+            with pytest.raises(openai.APIError, match="ended before"):
+                async for _ in stream:
+                    pass
+
+
 @pytest.mark.parametrize(
     ("change", "status", "param"),
     [

@@ -170,3 +170,14 @@ async def test_access_log_has_one_line_per_request_without_secrets(plugins):
     assert lines[0]["path"] == "/v1/models"
     assert lines[0]["status"] == 200
     assert "sk-very-secret" not in repr(logs)
+
+
+@pytest.mark.parametrize("path", ["/v1/audio/speech", "/v1/chat/completions"])
+async def test_an_empty_json_body_says_so(plugins, path):
+    async with app_client(FAKE_TOML, plugins) as client:
+        response = await client.post(
+            path, content=b"", headers={"content-type": "application/json"}
+        )
+    error = assert_envelope(response, 400)
+    assert error["message"] == "The request body is empty: send a JSON object."
+    assert error["param"] is None

@@ -455,3 +455,18 @@ async def test_oversize_upload_is_413(plugins):
             await client.audio.transcriptions.create(model="whisper-1", file=AUDIO)
     assert info.value.status_code == 413
     assert info.value.body["message"].startswith("Maximum content size limit (50000) exceeded")
+
+
+async def test_too_many_form_fields_is_400_saying_so(plugins):
+    fields = {f"field{i}": "x" for i in range(1000)}
+    async with app_client(FAKE_TOML, plugins) as client:
+        response = await client.post(
+            "/v1/audio/transcriptions",
+            data={"model": "whisper-1", **fields},
+            files={"file": ("a.wav", wav_bytes(tone(1.0)), "audio/wav")},
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "Entity Too Large" not in error["message"]
+    assert "1000" in error["message"]
+    assert error["type"] == "invalid_request_error"

@@ -54,7 +54,8 @@ def plugin_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def subprocess_env(plugin_dist: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dist), str(SUPPORT)])
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dist), str(SUPPORT), *inherited])
     env["VOXGATE_CACHE_DIR"] = str(plugin_dist / "cache")
     return env
 

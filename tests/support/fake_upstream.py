@@ -8,7 +8,9 @@ and misbehaves on request: the request's ``model`` picks the behaviour.
 - ``fail-400`` / ``fail-401`` / ``fail-404`` / ``fail-500``: that status with an OpenAI envelope;
 - ``plain-text-error``: a 400 whose body is not JSON;
 - ``slow``: answers after ``FakeUpstream.slow_seconds``;
-- ``break-mid-stream``: streams one chunk, then an error event.
+- ``break-mid-stream``: streams one chunk, then an error event;
+- ``json-for-stream``: answers a streamed request with a plain JSON completion;
+- ``cut-short``: streams one chunk, then ends without ``finish_reason`` or ``[DONE]``.
 
 Function calling is scripted with ``FakeUpstream.tool_calls``, and answered as OpenAI, vLLM
 and Ollama answer it: while the request offers a scripted function (``tools``, and
@@ -189,7 +191,7 @@ class FakeUpstream:
         calls = self.calls_for(body)
         reply = self._reply_text(calls)
         n = int(body.get("n") or 1)
-        if body.get("stream"):
+        if body.get("stream") and model != "json-for-stream":
             await self._stream(send, body, reply, n, calls)
         else:
             if self.plain_latency:
@@ -251,6 +253,9 @@ class FakeUpstream:
                         ],
                     }
                 )
+            if body["model"] == "cut-short":
+                await send({"type": "http.response.body", "body": b""})
+                return
             if body["model"] == "break-mid-stream":
                 await event(
                     {

@@ -60,6 +60,28 @@ async def test_full_queue_is_429_with_retry_after():
     await runtime.pool.close()
 
 
+async def test_refuse_waiting_ends_the_queue_at_once_and_spares_the_running():
+    gate = fakes.GATES.setdefault("drain", threading.Event())
+    runtime = runtime_for(gated_tts("drain", concurrency=1))
+    instance = runtime.pool.tts["tone"]
+    call = lambda e: e.synthesize("a b", VoiceChoice(voice_id="tone"), SpeechOptions())
+    running = asyncio.create_task(consume(await instance.open_stream(call)))
+    queued = asyncio.create_task(instance.open_stream(call))
+    await wait_until(lambda: instance.waiting == 1)
+    shutting_down = ServiceUnavailableError("shutting down", code="server_shutting_down")
+    runtime.pool.refuse_waiting(lambda: shutting_down)
+    with pytest.raises(ServiceUnavailableError) as refused:
+        await queued
+    assert refused.value is shutting_down
+    assert instance.waiting == 0
+    with pytest.raises(ServiceUnavailableError):
+        await instance.open_stream(call)
+    gate.set()
+    assert await running == 2, "the running request finishes"
+    await wait_until(lambda: instance.active == 0)
+    await runtime.pool.close()
+
+
 async def test_admission_is_exact_under_a_burst():
     """concurrency + max_queue requests get in, all at once; every other one is a 429."""
     gate = fakes.GATES.setdefault("burst", threading.Event())

@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.response import Stream
 
+from voxgate.api.streaming import ClosingStream
 from voxgate.runtime import Runtime
 from voxgate.services import chat_audio, chat_stream
 
@@ -18,7 +18,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(
     runtime: NamedDependency[Runtime], data: JSONBody[dict[str, Any]]
-) -> Response[dict[str, Any]] | Stream:
+) -> Response[dict[str, Any]] | ClosingStream:
     """Transcribe input audio, ask the upstream, speak the reply when audio is asked for."""
     job = chat_audio.plan(runtime, data)
     await chat_audio.check_speech(job)
@@ -36,4 +36,4 @@ async def chat_completions(
         events = chat_stream.passthrough(first, chunks)
     else:
         events = chat_stream.with_audio(runtime, job.speech, first, chunks)
-    return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return ClosingStream(events, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -50,7 +50,11 @@ async def read_multipart(
             if not parser.closed:
                 for event in parser.parse(b""):  # end of input: raises if a part is cut short
                     await reader.feed(event, fields)
-    except (ParserError, ParserLimitReached) as exc:
+    except ParserLimitReached:
+        await _close(fields, reader.upload)
+        msg = f"The form has too many parts: at most {part_limit} fields and files are accepted."
+        raise InvalidRequestError(msg) from None
+    except ParserError as exc:
         await _close(fields, reader.upload)
         msg = f"The multipart/form-data body is malformed: {exc}."
         raise InvalidRequestError(msg) from None

@@ -5,15 +5,17 @@ from __future__ import annotations
 from litestar import post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.response import Stream
 
+from voxgate.api.streaming import ClosingStream
 from voxgate.runtime import Runtime
 from voxgate.services import speech
 from voxgate.wire.speech import SpeechRequest
 
 
 @post("/v1/audio/speech", status_code=200)
-async def create_speech(runtime: NamedDependency[Runtime], data: JSONBody[SpeechRequest]) -> Stream:
+async def create_speech(
+    runtime: NamedDependency[Runtime], data: JSONBody[SpeechRequest]
+) -> ClosingStream:
     """Text to audio in any of OpenAI's six formats, raw bytes or SSE."""
     job = speech.plan(runtime, data)
     encoder = speech.encoder_for(job)
@@ -24,4 +26,4 @@ async def create_speech(runtime: NamedDependency[Runtime], data: JSONBody[Speech
     else:
         body = speech.audio_body(job, stream, first, encoder)
         headers = {}
-    return Stream(body, media_type=job.media_type, headers=headers)
+    return ClosingStream(body, media_type=job.media_type, headers=headers)

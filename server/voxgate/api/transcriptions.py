@@ -9,9 +9,10 @@ import msgspec.inspect
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.response import Stream
 
+from voxgate.api.disconnect import unless_disconnected
 from voxgate.api.multipart import read_multipart
+from voxgate.api.streaming import ClosingStream
 from voxgate.errors import InvalidRequestError, param_from_msgspec
 from voxgate.runtime import Runtime
 from voxgate.services import transcription as stt
@@ -22,6 +23,9 @@ from voxgate.wire.transcription import (
     TranslationRequest,
     convert_form,
 )
+
+# What Litestar says (as a 400) when a form has more parts than ``multipart_form_part_limit``
+# (a body over the size limit is a 413 with the same words)
 
 SttRequest = TypeVar("SttRequest", TranscriptionRequest, TranslationRequest)
 
@@ -36,7 +40,7 @@ _IGNORED_FIELDS = frozenset(
 @post("/v1/audio/transcriptions", status_code=200)
 async def transcriptions(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
-) -> Response[bytes] | Stream:
+) -> Response[bytes] | ClosingStream:
     """Audio to text in its own language."""
     return await _handle(request, runtime, TranscriptionRequest)
 
@@ -44,14 +48,14 @@ async def transcriptions(
 @post("/v1/audio/translations", status_code=200)
 async def translations(
     request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]
-) -> Response[bytes] | Stream:
+) -> Response[bytes] | ClosingStream:
     """Audio to English text."""
     return await _handle(request, runtime, TranslationRequest)
 
 
 async def _handle(
     request: Request[Any, Any, Any], runtime: Runtime, request_type: type[SttRequest]
-) -> Response[bytes] | Stream:
+) -> Response[bytes] | ClosingStream:
     upload, parsed, extra = await _read_form(request, request_type)
     job = stt.plan(parsed, extra)
     instance = runtime.stt_engine(job.model)
@@ -65,12 +69,12 @@ async def _handle(
     duration = audio.duration
     del audio
     if job.stream:
-        return Stream(
+        return ClosingStream(
             stt.sse_events(job, stream, duration),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    segments = await stt.collect(stream)
+    segments = await unless_disconnected(request, stt.collect(stream))
     body, media_type = stt.render(job, segments, duration)
     return Response(body, media_type=media_type)
 

@@ -20,7 +20,7 @@ import structlog
 
 from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, TtsEngine
 from voxgate.engines.runner import iterate_in_worker
-from voxgate.errors import EngineError, RateLimitError, ServiceUnavailableError
+from voxgate.errors import EngineError, OpenAIError, RateLimitError, ServiceUnavailableError
 from voxgate.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 LoadState = Literal["unloaded", "loading", "loaded", "failed"]
+_REFUSED = "voxgate: the engine queue is closed"
 
 
 class EngineInstance(Generic[E]):
@@ -62,6 +63,8 @@ class EngineInstance(Generic[E]):
         self._engine: E | None = None
         self._load_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._waiters: set[asyncio.Task[Any]] = set()
+        self._refusal: Callable[[], OpenAIError] | None = None
         self.active = 0
         self.waiting = 0
         self.state: LoadState = "unloaded"
@@ -139,6 +142,8 @@ class EngineInstance(Generic[E]):
         state: a burst arrives before any of its requests has taken a slot, so ``locked()``
         would still be false for all of them.
         """
+        if self._refusal is not None:
+            raise self._refusal()
         admitted = self.active + self.waiting
         if admitted >= self.settings.concurrency + self.settings.max_queue:
             self.telemetry.rejected(self.name, "queue_full")
@@ -148,18 +153,43 @@ class EngineInstance(Generic[E]):
                 retry_after=self.retry_after(),
             )
         self.waiting += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiters.add(task)
         try:
             with self.telemetry.queue_wait(self.name):
-                await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout)
+                async with asyncio.timeout(self.settings.queue_timeout):
+                    await self._slots.acquire()
         except TimeoutError:
             self.telemetry.rejected(self.name, "queue_timeout")
             msg = f"Engine `{self.name}` stayed busy for {self.settings.queue_timeout:g} s."
             raise ServiceUnavailableError(
                 msg, headers={"Retry-After": str(self.retry_after())}
             ) from None
+        except asyncio.CancelledError as exc:
+            refusal = self._refusal_for(exc)
+            if refusal is None or task is None:
+                raise
+            task.uncancel()
+            raise refusal() from None
         finally:
             self.waiting -= 1
+            if task is not None:
+                self._waiters.discard(task)
         self.active += 1
+
+    def _refusal_for(self, cancelled: asyncio.CancelledError) -> Callable[[], OpenAIError] | None:
+        """The refusal when ``refuse_waiting`` cancelled the wait, else ``None``."""
+        return self._refusal if cancelled.args == (_REFUSED,) else None
+
+    def refuse_waiting(self, error: Callable[[], OpenAIError]) -> None:
+        """From now on refuse every request with ``error()``, those in the queue at once.
+
+        For the shutdown drain: requests already running keep their slots.
+        """
+        self._refusal = error
+        for task in list(self._waiters):
+            task.cancel(_REFUSED)
 
     def release(self, started: float) -> None:
         """Give the slot back and fold this request's duration into the Retry-After estimate."""
@@ -297,6 +327,7 @@ class EngineStream(Generic[T]):
         self._loop = asyncio.get_running_loop()
         self._inner: AsyncGenerator[T, None] | None = None
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
 
     def __aiter__(self) -> EngineStream[T]:
         return self
@@ -316,11 +347,21 @@ class EngineStream(Generic[T]):
             self._run.add_audio(self._measure(item))
         return item
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as the stream is closed, before the step in flight ends.
+
+        For a generator that can stop inside a long step: a ``threading.Event`` it checks
+        between the engine's own chunks, say.
+        """
+        self._on_close.append(callback)
+
     async def aclose(self) -> None:
         """Stop: closes the engine generator (after any step in flight) and frees the slot."""
         if self._closed:
             return
         self._closed = True
+        for callback in self._on_close:
+            callback()
         if self._inner is None:
             self._abandon()
         else:
@@ -377,6 +418,11 @@ class EnginePool:
                 ttl = instance.settings.idle_ttl
                 if ttl and instance.state == "loaded" and not instance.active:
                     await instance.unload(only_if_idle_for=ttl)
+
+    def refuse_waiting(self, error: Callable[[], OpenAIError]) -> None:
+        """Every instance refuses new and queued requests with ``error()`` (shutdown drain)."""
+        for instance in self.instances:
+            instance.refuse_waiting(error)
 
     def readiness(self) -> list[str]:
         """Why the server is not ready: preload instances not (yet) loaded. Empty when ready."""

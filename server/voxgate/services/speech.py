@@ -14,6 +14,7 @@ import contextlib
 import io
 import math
 import re
+import threading
 import time
 import wave
 from dataclasses import dataclass, replace
@@ -148,18 +149,40 @@ def plan_voice(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     )
 
 
-def _synthesize_all(engine: TtsEngine, job: SpeechJob) -> Iterator[list[PcmAudio]]:
+def _synthesize_all(
+    engine: TtsEngine, job: SpeechJob, stop: threading.Event
+) -> Iterator[list[PcmAudio]]:
     """Each piece's chunks, faded at its ends; runs in the engine's worker thread.
 
-    Engines without native speed get FFmpeg's tempo filter on each whole piece.
+    A piece is one step of the worker, so ``stop`` (set when the stream closes: the client
+    left) is checked between the engine's chunks, not only between pieces. Engines without
+    native speed get FFmpeg's tempo filter on each whole piece.
     """
     for text in job.texts:
-        chunks = [c for c in engine.synthesize(text, job.voice, job.options) if len(c)]
+        chunks = _chunks_until(engine.synthesize(text, job.voice, job.options), stop)
+        if stop.is_set():
+            return
         if chunks and job.tempo is not None:
             joined = PcmAudio.concat(chunks, chunks[0].sample_rate)
             chunks = [job.tempo(joined, job.request.speed)]
         if chunks:
             yield _faded(chunks)
+
+
+def _chunks_until(produced: Iterator[PcmAudio], stop: threading.Event) -> list[PcmAudio]:
+    """The engine's non-empty chunks for one piece, or fewer once ``stop`` is set."""
+    chunks: list[PcmAudio] = []
+    try:
+        for chunk in produced:
+            if len(chunk):
+                chunks.append(chunk)
+            if stop.is_set():
+                break
+    finally:
+        closer = getattr(produced, "close", None)
+        if closer is not None:
+            closer()  # the engine's own generator: nothing of it runs after this
+    return chunks
 
 
 def _faded(chunks: list[PcmAudio]) -> list[PcmAudio]:
@@ -186,9 +209,11 @@ def _seconds(piece: list[PcmAudio]) -> float:
 
 async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmAudio]]:
     """Queue for the engine and synthesize the first piece: its errors are still a 4xx/5xx."""
+    stop = threading.Event()
     stream = await job.instance.open_stream(
-        lambda engine: _synthesize_all(engine, job), audio_out=_seconds
+        lambda engine: _synthesize_all(engine, job, stop), audio_out=_seconds
     )
+    stream.on_close(stop.set)
     try:
         first = await anext(stream)
     except StopAsyncIteration:
