@@ -19,6 +19,7 @@ from voxgate.engines.base import (
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError, ServiceUnavailableError
 from voxgate.models.sources import ModelSourceContext, ModelSources
+from voxgate.services.decoded_budget import DecodedAudioBudget
 from voxgate.telemetry import Telemetry
 
 E = TypeVar("E", bound=EngineBase)
@@ -53,6 +54,7 @@ class Runtime:
         self.transcoder = transcoder
         self.chat = chat or {}
         self.telemetry = telemetry or Telemetry()
+        self.decoded_audio = DecodedAudioBudget(config.server.max_decoded_audio_bytes)
         self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:
