@@ -20,11 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import voxgate_pyav
 from audio_files import silence
 
-from voxgate.testing import app_client
-from voxgate.testing import fakes
+import voxgate_pyav
+from voxgate.testing import app_client, fakes
 
 TOML = """
 [transcoder]
@@ -74,7 +73,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=16_000, help="the FLAC's sample rate")
     args = parser.parse_args()
     result = asyncio.run(measure(args.seconds, args.max_decoded_seconds, args.rate))
-    print(json.dumps(result))
+    sys.stdout.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
