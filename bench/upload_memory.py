@@ -1,6 +1,6 @@
 """Server memory for tiny files that decode to hours of audio (issue 16): one, two, refused.
 
-    python bench/upload_memory.py [--minutes 233] [--refused-minutes 246] [--model pkg:whisper-tiny.en]
+    python bench/upload_memory.py [--minutes 233] [--refused-minutes 246] [--only one]
 
 Makes FLAC files of silence at 16 kHz with PyAV (3 h 53 min is 2.6 MB; 900 MB as float32),
 then, each on a fresh ``voxgate serve`` (faster-whisper, ``vad_filter = true`` so silence
