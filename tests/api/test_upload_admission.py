@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 
 import httpx
@@ -148,3 +149,26 @@ async def test_streamed_transcript_reports_the_decoded_duration(decoded):
     assert response.status_code == 200
     done = [line for line in response.text.splitlines() if "transcript.text.done" in line]
     assert '"audio_tokens":4750' in done[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_limit_found_while_decoding_is_a_400_or_an_sse_error(monkeypatch, stream):
+    """When the container cannot tell the length, the decoder stops at the limit mid-file."""
+    monkeypatch.setattr(decode, "probe_seconds", lambda data, *, max_seconds: None)
+    limited = toml(window=10.0).replace('kind = "pyav"', 'kind = "pyav"\nmax_decoded_seconds = 60')
+    fakes.GATES["held"] = threading.Event()
+    fakes.GATES["held"].set()
+    async with client(limited) as http:
+        response = await post(
+            http, silence("flac", "flac", 16_000, 120), stream=str(stream).lower()
+        )
+    if not stream:
+        assert response.status_code == 400
+        error = response.json()["error"]
+    else:
+        assert response.status_code == 200
+        last = response.text.strip().splitlines()[-1]
+        error = json.loads(last.removeprefix("data: "))["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "file"
+    assert "longer than the 1 minute" in error["message"]
