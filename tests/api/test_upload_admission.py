@@ -154,7 +154,7 @@ async def test_streamed_transcript_reports_the_decoded_duration(decoded):
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_limit_found_while_decoding_is_a_400_or_an_sse_error(monkeypatch, stream):
     """When the container cannot tell the length, the decoder stops at the limit mid-file."""
-    monkeypatch.setattr(decode, "probe_seconds", lambda data, *, max_seconds: None)
+    monkeypatch.setattr(decode, "probe_seconds", lambda *_, **__: None)
     limited = toml(window=10.0).replace('kind = "pyav"', 'kind = "pyav"\nmax_decoded_seconds = 60')
     fakes.GATES["held"] = threading.Event()
     fakes.GATES["held"].set()
