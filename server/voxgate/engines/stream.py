@@ -73,8 +73,9 @@ class PcmStream:
 
     def read(self, count: int) -> NDArray[np.float32]:
         """The next ``count`` samples (fewer only at the end; empty once exhausted)."""
-        parts = [self._pending[:count]]
-        have = len(parts[0])
+        first = self._pending[:count]
+        parts = [first] if len(first) else []
+        have = len(first)
         self._pending = self._pending[have:]
         while have < count and not self._exhausted:
             chunk = next(self._chunks, None)
@@ -86,8 +87,8 @@ class PcmStream:
             have += len(take)
             self._pending = chunk[len(take) :]
         self._read += have
-        if len(parts) == 1:
-            return parts[0]
+        if len(parts) <= 1:  # one piece is handed out as a view, never copied
+            return parts[0] if parts else _EMPTY
         return np.concatenate(parts)
 
     def read_all(self) -> PcmAudio:
