@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from voxgate import PcmAudio, TranscribeOptions
+    from voxgate import PcmAudio, PcmStream, TranscribeOptions
 
 log = structlog.get_logger("voxgate.faster_whisper")
 
@@ -119,6 +119,22 @@ class FasterWhisperEngine(SttEngine[FasterWhisperConfig]):
 
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
         """Yield segments as faster-whisper decodes them (see the class docstring)."""
+        yield from self._windowed(audio.resample(self.sample_rate), options)
+
+    def transcribe_stream(self, audio: PcmStream, options: TranscribeOptions) -> Iterator[Segment]:
+        """``transcribe``, decoding the upload one window at a time (``window_seconds``)."""
+        if audio.sample_rate != self.sample_rate:  # the server decodes at ours: never here
+            yield from self.transcribe(audio.read_all(), options)
+        else:
+            yield from self._windowed(audio, options)
+
+    def stream_window_seconds(self) -> float:
+        """Uploads are read one ``window_seconds`` window at a time."""
+        return self.config.window_seconds
+
+    def _windowed(
+        self, audio: PcmAudio | PcmStream, options: TranscribeOptions
+    ) -> Iterator[Segment]:
         model = self._model
         if model is None:
             msg = "FasterWhisperEngine.transcribe called before load()"
@@ -126,13 +142,23 @@ class FasterWhisperEngine(SttEngine[FasterWhisperConfig]):
         cfg = self.config
         kwargs = transcribe_kwargs(cfg, options, parse_extra(options.extra))
         _check_request(model, kwargs)
+        return self._segments(model, audio, options, kwargs)
+
+    def _segments(
+        self,
+        model: Any,
+        audio: PcmAudio | PcmStream,
+        options: TranscribeOptions,
+        kwargs: dict[str, Any],
+    ) -> Iterator[Segment]:
+        cfg = self.config
         runner = model if self._batched_pipeline is None else self._batched_pipeline(model)
         show_words = options.word_timestamps or cfg.word_timestamps
         number = 0
         detected: tuple[str, float] | None = None
         # Windows bound memory on long audio (see ``window_seconds``); numpy in, so
         # faster-whisper never decodes anything itself.
-        for offset, piece in windows(audio.resample(self.sample_rate), cfg.window_seconds):
+        for offset, piece in windows(audio, cfg.window_seconds):
             decoded, info = runner.transcribe(piece.samples, **kwargs)
             if detected is None:
                 detected = (str(info.language), float(info.language_probability))

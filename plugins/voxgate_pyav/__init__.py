@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 import msgspec
 
 from voxgate import ConfigBase, Transcoder, hookimpl
-from voxgate_pyav.decode import decode_audio
+from voxgate_pyav.decode import decode_audio, open_audio
 from voxgate_pyav.encode import ENCODERS, make_encoder
 from voxgate_pyav.tempo import change_tempo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from voxgate import AudioEncoder, PcmAudio
+    from voxgate import AudioEncoder, PcmAudio, PcmStream
 
 __all__ = ["PyAvConfig", "PyAvTranscoder", "register_transcoders"]
 
@@ -31,8 +31,9 @@ class PyAvConfig(ConfigBase):
         float,
         msgspec.Meta(
             gt=0,
-            description="Longest upload accepted, in seconds of decoded audio. Guards memory "
-            "against tiny files that expand to hours of audio.",
+            description="Longest upload accepted, in seconds of decoded audio: checked from the "
+            "container's packets before anything is decoded, and again while decoding, so a "
+            "tiny file that expands to hours of audio is refused early.",
         ),
     ] = 14_400.0
     threads: Annotated[
@@ -50,6 +51,13 @@ class PyAvTranscoder(Transcoder[PyAvConfig]):
     def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
         cfg = self.config
         return decode_audio(
+            data, sample_rate, max_seconds=cfg.max_decoded_seconds, threads=cfg.threads
+        )
+
+    def open(self, data: bytes, sample_rate: int) -> PcmStream:
+        """Probe now (container, audio stream, length, first frame); decode as it is read."""
+        cfg = self.config
+        return open_audio(
             data, sample_rate, max_seconds=cfg.max_decoded_seconds, threads=cfg.threads
         )
 

@@ -14,13 +14,14 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 
-from voxgate import AudioDecodeError, PcmAudio
+from voxgate import AudioDecodeError, PcmAudio, PcmStream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from av.audio.frame import AudioFrame
     from av.container import InputContainer
+    from av.packet import Packet
     from numpy.typing import NDArray
 
 # OpenAI's own wording, so clients that match on it keep working.
@@ -47,7 +48,7 @@ _BLOCK_SAMPLES = 1 << 20  # 4 MiB of float32 per block: ~65 s at 16 kHz
 def decode_audio(
     data: bytes, sample_rate: int, *, max_seconds: float, threads: int = 0
 ) -> PcmAudio:
-    """Decode the best audio stream of ``data`` to mono float32 at ``sample_rate``.
+    """Decode the best audio stream of ``data`` to mono float32 at ``sample_rate``, all at once.
 
     Raises ``AudioDecodeError`` for empty, unrecognised or undecodable data, a file without
     audio, and audio longer than ``max_seconds`` (checked while decoding, so a tiny file that
@@ -55,30 +56,136 @@ def decode_audio(
     """
     if not data:
         raise AudioDecodeError(EMPTY_MESSAGE)
+    samples = _Samples()
+    for chunk in decoded_chunks(data, sample_rate, max_seconds=max_seconds, threads=threads):
+        samples.append(chunk)
+    if samples.count == 0:
+        raise AudioDecodeError(UNDECODABLE_MESSAGE)
+    return PcmAudio(samples.result(), sample_rate)
+
+
+def open_audio(data: bytes, sample_rate: int, *, max_seconds: float, threads: int = 0) -> PcmStream:
+    """``data`` probed now, decoded later: a ``PcmStream`` that decodes as it is read.
+
+    The probe (``probe_seconds``) refuses what ``decode_audio`` would, without decoding more
+    than the first audio frame, so a request can be refused or queued before any of its
+    audio is held in memory.
+    """
+    seconds = probe_seconds(data, max_seconds=max_seconds)
+    chunks = decoded_chunks(data, sample_rate, max_seconds=max_seconds, threads=threads)
+    return PcmStream(chunks, sample_rate, expected_seconds=seconds)
+
+
+def probe_seconds(data: bytes, *, max_seconds: float) -> float | None:
+    """How long the audio in ``data`` is, from its packets, and whether it decodes at all.
+
+    Demuxes every packet (cheap: nothing is decoded but the first frame) and adds up their
+    durations, because a header's duration can be an estimate from the bit rate or missing
+    (raw ADTS, WebM). Falls back to the header when packets carry no durations, and to
+    ``None`` when neither says. Raises ``AudioDecodeError`` as ``decode_audio`` does for
+    empty, unrecognised, silent-less or undecodable data, and when the audio is longer than
+    ``max_seconds``. ``decoded_chunks`` still enforces ``max_seconds`` sample by sample.
+    """
+    if not data:
+        raise AudioDecodeError(EMPTY_MESSAGE)
+    with _open(data) as container:
+        stream = _audio_stream(container)
+        time_base = stream.time_base
+        ticks = max_seconds / time_base if time_base else float("inf")
+        total, decodable = _scan(container, stream, ticks)
+        if total > ticks:
+            raise AudioDecodeError(_too_long(max_seconds))
+        if not decodable:
+            raise AudioDecodeError(UNDECODABLE_MESSAGE)
+        seconds = float(total * time_base) if total and time_base else None
+        if seconds is None:
+            seconds = _header_seconds(container, stream)
+    if seconds is not None and seconds > max_seconds:
+        raise AudioDecodeError(_too_long(max_seconds))
+    return seconds
+
+
+def _scan(container: InputContainer, stream: AudioStream, ticks: float) -> tuple[int, bool]:
+    """The packets' total duration (stopping once past ``ticks``) and whether any decodes."""
+    total = 0
+    decodable = False
     try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
+        for packet in container.demux(stream):
+            total += packet.duration or 0
+            if total > ticks:
+                break
+            if not decodable and packet.size:
+                decodable = _decodes(stream, packet)
+        if not decodable:
+            decodable = any(frame.samples for frame in stream.decode(None))
+    except _AV_ERRORS:  # a truncated file: its prefix counts
+        pass
+    return total, decodable
+
+
+def _decodes(stream: AudioStream, packet: Packet[AudioStream]) -> bool:
+    """Whether ``packet`` gives audio samples (a corrupt packet does not, and is skipped)."""
+    try:
+        return any(frame.samples for frame in stream.decode(packet))
+    except _AV_ERRORS:
+        return False
+
+
+def _header_seconds(container: InputContainer, stream: AudioStream) -> float | None:
+    """The duration the container's header states, if any."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def decoded_chunks(
+    data: bytes, sample_rate: int, *, max_seconds: float, threads: int = 0
+) -> Iterator[NDArray[np.float32]]:
+    """The samples of ``data``'s best audio stream, mono float32, a few seconds at a time.
+
+    A generator: nothing is decoded until the first ``next``, and closing it closes the
+    container. Raises ``AudioDecodeError`` as soon as the audio passes ``max_seconds``.
+    """
+    if not data:
+        raise AudioDecodeError(EMPTY_MESSAGE)
+    limit = int(max_seconds * sample_rate)
+    count = 0
+    with _open(data) as container:
+        stream = _audio_stream(container)
+        stream.codec_context.thread_count = threads
+        mono = _MonoResampler(sample_rate)
+        for out in _resampled(container, stream, mono):
+            count += len(out)
+            if count > limit:
+                raise AudioDecodeError(_too_long(max_seconds))
+            yield out
+
+
+def _resampled(
+    container: InputContainer, stream: AudioStream, mono: _MonoResampler
+) -> Iterator[NDArray[np.float32]]:
+    """Mono float32 batches; any FFmpeg failure left over is an ``AudioDecodeError``."""
+    try:
+        for frame in _decoded_frames(container, stream):
+            yield from mono.push(frame)
+        yield from mono.flush()
+    except _AV_ERRORS as exc:
+        raise AudioDecodeError(UNDECODABLE_MESSAGE) from exc
+
+
+def _open(data: bytes) -> InputContainer:
+    try:
+        return av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
     except av.InvalidDataError as exc:  # no demuxer recognises the bytes
         raise AudioDecodeError(INVALID_FORMAT_MESSAGE) from exc
     except _AV_ERRORS as exc:  # recognised, but cut off before the first packet
         raise AudioDecodeError(UNDECODABLE_MESSAGE) from exc
-    with container:
-        stream = _audio_stream(container)
-        stream.codec_context.thread_count = threads
-        samples = _Samples(limit=int(max_seconds * sample_rate), max_seconds=max_seconds)
-        mono = _MonoResampler(sample_rate)
-        try:
-            for frame in _decoded_frames(container, stream):
-                for out in mono.push(frame):
-                    samples.append(out)
-            for out in mono.flush():
-                samples.append(out)
-        except AudioDecodeError:
-            raise
-        except _AV_ERRORS as exc:
-            raise AudioDecodeError(UNDECODABLE_MESSAGE) from exc
-    if samples.count == 0:
-        raise AudioDecodeError(UNDECODABLE_MESSAGE)
-    return PcmAudio(samples.result(), sample_rate)
+
+
+def _too_long(max_seconds: float) -> str:
+    return f"The audio is longer than the {_describe(max_seconds)} this server accepts."
 
 
 def _audio_stream(container: InputContainer) -> AudioStream:
@@ -183,18 +290,12 @@ class _Samples:
     copy: about twice the result, never more.
     """
 
-    def __init__(self, *, limit: int, max_seconds: float) -> None:
+    def __init__(self) -> None:
         self._blocks: list[NDArray[np.float32]] = []
         self._filled = _BLOCK_SAMPLES
-        self._limit = limit
-        self._max_seconds = max_seconds
         self.count = 0
 
     def append(self, samples: NDArray[np.float32]) -> None:
-        if self.count + len(samples) > self._limit:
-            limit = _describe(self._max_seconds)
-            msg = f"The audio is longer than the {limit} this server accepts."
-            raise AudioDecodeError(msg)
         offset = 0
         while offset < len(samples):
             if self._filled == _BLOCK_SAMPLES:

@@ -28,6 +28,7 @@ from voxgate.engines.base import (
     VoiceChoice,
     Word,
 )
+from voxgate.engines.stream import PcmStream
 from voxgate.engines.windows import shift_segment, windows
 from voxgate.errors import (
     AuthenticationError,
@@ -74,6 +75,7 @@ __all__ = [
     "OpenAIError",
     "PayloadTooLargeError",
     "PcmAudio",
+    "PcmStream",
     "RateLimitError",
     "RouteContext",
     "Segment",

@@ -52,6 +52,18 @@ class ServerSettings(ConfigBase):
     max_upload_bytes: Annotated[
         int, msgspec.Meta(ge=1, description="Largest request body accepted (413 beyond).")
     ] = OPENAI_UPLOAD_LIMIT
+    max_decoded_audio_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description=(
+                "Decoded upload audio held in memory at once, all transcriptions together "
+                "(float32: 64 kB a second at 16 kHz; the default fits one 4-hour upload). "
+                "Engines that read uploads in windows (faster-whisper) hold two windows a "
+                "request, others the whole upload. Beyond it: 503 with Retry-After."
+            ),
+        ),
+    ] = 1 << 30
     cors_origins: Annotated[
         list[str], _describe("Origins allowed by CORS (`*` for any); env VOXGATE_CORS_ORIGINS.")
     ] = msgspec.field(default_factory=list)

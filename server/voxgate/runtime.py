@@ -20,6 +20,7 @@ from voxgate.engines.base import (
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError, ServiceUnavailableError
 from voxgate.models.sources import ModelSourceContext, ModelSources
+from voxgate.services.decoded_budget import DecodedAudioBudget
 from voxgate.telemetry import Telemetry
 
 E = TypeVar("E", bound=EngineBase)
@@ -55,6 +56,7 @@ class Runtime:
         self.chat = chat or {}
         self.telemetry = telemetry or Telemetry()
         self.drain = Drain(pool, config.server.shutdown_timeout)
+        self.decoded_audio = DecodedAudioBudget(config.server.max_decoded_audio_bytes)
         self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:

@@ -556,3 +556,29 @@ async def test_upstream_credentials_never_reach_clients_or_logs(chat_plugins):
     for secret in ("s3cret-pw", "alice", "k3y-in-query"):
         assert secret not in caught.value.message
         assert secret not in logged
+
+
+async def test_too_long_input_audio_is_refused_before_any_decoding(
+    chat_plugins, fake_upstream, monkeypatch
+):
+    """Two minutes of FLAC against a one-minute limit: refused from its packets (issue 16)."""
+    from audio_files import silence
+
+    from voxgate_pyav import decode
+
+    batches = []
+    push = decode._MonoResampler.push
+    monkeypatch.setattr(
+        decode._MonoResampler, "push", lambda self, frame: batches.append(1) or push(self, frame)
+    )
+    limit = '[transcoder]\nkind = "pyav"\nmax_decoded_seconds = 60\n'
+    message = audio_message(silence("flac", "flac", 16_000, 120))
+    body = {"model": "m", "messages": [message]}
+    async with app_client(chat_toml(fake_upstream.url, limit), chat_plugins) as http:
+        response = await http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "messages[0].content[1].input_audio"
+    assert "longer than the 1 minute" in error["message"]
+    assert batches == [], "nothing was decoded"
+    assert not fake_upstream.requests

@@ -297,14 +297,20 @@ def test_long_audio_in_windows_keeps_text_and_timestamps(tmp_path: Path):
 
     from wer import wer
 
-    from voxgate_pyav.decode import decode_audio
+    from voxgate_pyav.decode import decode_audio, open_audio
 
     fixture = json.loads((DATA / "fixtures.json").read_text())["files"]["long-2min.opus"]
-    audio = decode_audio((DATA / "long-2min.opus").read_bytes(), 16_000, max_seconds=600)
+    data = (DATA / "long-2min.opus").read_bytes()
+    audio = decode_audio(data, 16_000, max_seconds=600)
     windowed = _load(tmp_path, window_seconds=25)
     try:
         options = TranscribeOptions(word_timestamps=True, vad=VadOptions())
         segments = list(windowed.transcribe(audio, options))
+        # an upload decoded window by window as the engine reads it: the very same result
+        streamed = open_audio(data, 16_000, max_seconds=600)
+        assert windowed.stream_window_seconds() == 25
+        assert list(windowed.transcribe_stream(streamed, options)) == segments
+        assert streamed.exhausted
     finally:
         windowed.unload()
     spoken = " ".join(u["text"] for u in fixture["utterances"])

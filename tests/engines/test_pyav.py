@@ -10,6 +10,7 @@ import contextlib
 import io
 import struct
 import time
+import tracemalloc
 import zlib
 from fractions import Fraction
 from pathlib import Path
@@ -21,11 +22,11 @@ import numpy as np
 import pytest
 
 import voxgate_pyav
-from voxgate import AudioDecodeError, ComponentContext, PcmAudio
+from voxgate import AudioDecodeError, ComponentContext, PcmAudio, windows
 from voxgate.plugins.hooks import Hooks
 from voxgate.plugins.manager import make_plugin_manager
 from voxgate.testing.fakes import tone
-from voxgate_pyav import PyAvConfig, PyAvTranscoder
+from voxgate_pyav import PyAvConfig, PyAvTranscoder, decode
 from voxgate_pyav.decode import (
     EMPTY_MESSAGE,
     INVALID_FORMAT_MESSAGE,
@@ -187,7 +188,7 @@ def test_a_rate_change_mid_stream_is_followed(transcoder: PyAvTranscoder) -> Non
 
 
 def test_samples_cross_block_boundaries() -> None:
-    collected = _Samples(limit=10**9, max_seconds=1e9)
+    collected = _Samples()
     pieces = [np.full(n, i, np.float32) for i, n in enumerate([700_000, 900_000, 1, 600_000])]
     for piece in pieces:
         collected.append(piece)
@@ -274,6 +275,95 @@ def test_a_tiny_file_cannot_expand_without_limit() -> None:
     assert len(data) < 20_000
     with pytest.raises(AudioDecodeError, match="longer than the 30 seconds"):
         _transcoder(max_decoded_seconds=30).decode(data, RATE)
+
+
+# -- probing before decoding, decoding as the engine reads (issue 16) -------------------------
+
+
+def _silence_flac(seconds: float, rate: int = 8_000) -> bytes:
+    """FLAC silence: an hour is a few hundred kilobytes (and 230 MB decoded at 16 kHz)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate)
+        stream.layout = "mono"
+        step = rate * 60
+        for begin in range(0, round(seconds * rate), step):
+            count = min(step, round(seconds * rate) - begin)
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, count), np.int16), format="s16", layout="mono"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = rate, begin, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch of samples PyAV decodes from now on."""
+    seen: list[int] = []
+    push = decode._MonoResampler.push
+
+    def counting(self: Any, frame: Any) -> Any:
+        out = push(self, frame)
+        seen.extend(len(o) for o in out)
+        return out
+
+    monkeypatch.setattr(decode._MonoResampler, "push", counting)
+    return seen
+
+
+def test_a_file_longer_than_the_limit_is_refused_before_decoding(batches: list[int]) -> None:
+    """Two hours of FLAC against a one-hour limit: the probe reads packets, decodes none."""
+    data = _silence_flac(7_200)
+    with pytest.raises(AudioDecodeError, match="longer than the 1 hour"):
+        _transcoder(max_decoded_seconds=3_600).open(data, RATE)
+    assert batches == []
+
+
+def test_open_decodes_nothing_until_read_then_the_same_samples(batches: list[int]) -> None:
+    for name in ("flac", "mp3", "ogg-opus", "m4a-aac", "webm-opus"):
+        muxer, codec, rate, channels, options, _, _ = DECODE_CASES[name]
+        data = _encode_file(muxer, codec, rate, channels=channels, seconds=3.0, options=options)
+        whole = decode.decode_audio(data, RATE, max_seconds=60)
+        batches.clear()
+        stream = _transcoder().open(data, RATE)
+        assert batches == [], f"{name}: probing decoded nothing"
+        assert stream.expected_seconds == pytest.approx(3.0, abs=0.1), name
+        read = stream.read_all()
+        assert np.array_equal(read.samples, whole.samples), name
+        assert stream.duration == whole.duration
+
+
+def test_packet_durations_beat_a_bitrate_estimate() -> None:
+    """Raw ADTS has no duration: FFmpeg guesses from the bit rate, the packets know."""
+    data = _encode_file("adts", "aac", RATE, seconds=30.0)
+    seconds = decode.probe_seconds(data, max_seconds=3_600)
+    assert seconds == pytest.approx(30.0, abs=0.1)
+
+
+def test_reading_windows_holds_a_window_not_the_file() -> None:
+    """An hour read in 60 s windows: numpy's peak stays near two windows, not 230 MB."""
+    stream = _transcoder().open(_silence_flac(3_600), RATE)
+    tracemalloc.start()
+    try:
+        total = 0
+        for _, piece in windows(stream, 60.0):
+            total += len(piece)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == 3_600 * RATE
+    assert peak < 40_000_000, f"peak {peak / 1e6:.0f} MB while reading windows"
+
+
+def test_the_decoder_stops_as_soon_as_the_limit_is_passed(batches: list[int]) -> None:
+    """When the probe cannot tell (packets without durations), decoding enforces the limit."""
+    chunks = decode.decoded_chunks(_silence_flac(600), RATE, max_seconds=30)
+    with pytest.raises(AudioDecodeError, match="longer than the 30 seconds"):
+        for _ in chunks:
+            pass
+    assert sum(batches) <= 30 * RATE + 2 * (1 << 15), "not one batch more than needed"
 
 
 def test_config_defaults_and_validation() -> None:

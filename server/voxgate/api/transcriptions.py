@@ -61,21 +61,19 @@ async def _handle(
     instance = runtime.stt_engine(job.model)
     data = await upload.read()
     await upload.close()
-    audio = await stt.decode_upload(
+    audio = await stt.open_upload(
         data, parsed, runtime.transcoder, instance.engine_class.sample_rate, runtime.telemetry
     )
-    del data
-    stream = await stt.open_segments(instance, job, audio)
-    duration = audio.duration
-    del audio
+    del data  # the probed stream keeps its own reference until it is closed
+    stream = await stt.open_segments(instance, job, audio, runtime.decoded_audio)
     if job.stream:
         return ClosingStream(
-            stt.sse_events(job, stream, duration),
+            stt.sse_events(job, stream, lambda: audio.duration),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     segments = await unless_disconnected(request, stt.collect(stream))
-    body, media_type = stt.render(job, segments, duration)
+    body, media_type = stt.render(job, segments, audio.duration)
     return Response(body, media_type=media_type)
 
 

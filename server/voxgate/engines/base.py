@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, get_args, get
 import msgspec
 from typing_extensions import TypeVar
 
+from voxgate.engines.stream import PcmStream
 from voxgate.schema import ConfigBase
 
 if TYPE_CHECKING:
@@ -216,6 +217,24 @@ class SttEngine(EngineBase[ConfigT_co]):
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
         """Yield segments in order; the caller may stop early (client gone) and close it."""
 
+    def transcribe_stream(self, audio: PcmStream, options: TranscribeOptions) -> Iterator[Segment]:
+        """``transcribe`` for an upload decoded as it is read (what HTTP uploads arrive as).
+
+        By default the stream is read whole, then ``transcribe`` runs on it: the upload is
+        held decoded while it is transcribed. An engine that reads it in windows
+        (``voxgate.windows(audio, seconds)``) overrides this and ``stream_window_seconds``,
+        so a four-hour upload never lives decoded at once.
+        """
+        yield from self.transcribe(audio.read_all(), options)
+
+    def stream_window_seconds(self) -> float:
+        """The longest window ``transcribe_stream`` reads at once; ``0``: the whole upload.
+
+        The server's ``max_decoded_audio_bytes`` budget counts two windows a request (the
+        one being transcribed and the one read ahead) or, for ``0``, the whole upload.
+        """
+        return 0.0
+
 
 # -- text to speech ---------------------------------------------------------------------------
 
@@ -322,6 +341,16 @@ class Transcoder(Component[ConfigT_co]):
     @abstractmethod
     def decode(self, data: bytes, sample_rate: int) -> PcmAudio:
         """Decode any supported container by sniffing ``data``; raise ``AudioDecodeError``."""
+
+    def open(self, data: bytes, sample_rate: int) -> PcmStream:
+        """Check ``data`` and return its audio as a stream that decodes as it is read.
+
+        Called before the engine queue admits the request, so it should cost little: probe
+        the container (is it audio, how long is it; ``AudioDecodeError`` for what ``decode``
+        would refuse) and decode nothing yet. The default decodes everything at once, as
+        ``decode`` does; the ``pyav`` transcoder probes and decodes lazily.
+        """
+        return PcmStream.from_audio(self.decode(data, sample_rate))
 
     @abstractmethod
     def encoder(self, audio_format: str, sample_rate: int) -> AudioEncoder:

@@ -306,17 +306,25 @@ async def _transcript(
             "This server has no audio decoder (the `pyav` transcoder is disabled).",
             param=part.param,
         )
-    try:
+    try:  # probed now, decoded as the engine reads it (see services.transcription)
         with runtime.telemetry.decoding():
             audio = await asyncio.to_thread(
-                runtime.transcoder.decode, part.data, instance.engine_class.sample_rate
+                runtime.transcoder.open, part.data, instance.engine_class.sample_rate
             )
     except AudioDecodeError as exc:
         raise InvalidRequestError(f"{exc}", param=part.param) from None
-    if len(audio) == 0:
+    if audio.expected_seconds == 0:
+        audio.close()
         raise InvalidRequestError("The input audio contains no audio.", param=part.param)
     stt_job = stt.plan(TranscriptionRequest(model=job.request.transcription_model), {})
-    segments = await stt.collect(await stt.open_segments(instance, stt_job, audio))
+    stream = await stt.open_segments(instance, stt_job, audio, runtime.decoded_audio)
+    try:
+        segments = await stt.collect(stream)
+    except InvalidRequestError as exc:
+        if exc.param != "file":
+            raise
+        # found while decoding: name the audio part, as a probe failure does
+        raise InvalidRequestError(exc.message, param=part.param, code=exc.code) from None
     text = stt.joined_text(segments)
     cache.remember_transcript(key, text)
     cache.transcribed += 1

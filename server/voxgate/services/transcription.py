@@ -26,6 +26,7 @@ from voxgate.engines.base import (
     TranscribeOptions,
     VadOptions,
 )
+from voxgate.engines.stream import PcmStream
 from voxgate.engines.windows import shift_segment
 from voxgate.errors import (
     EngineError,
@@ -35,6 +36,7 @@ from voxgate.errors import (
     convert_request,
     sse_error_event,
 )
+from voxgate.services.decoded_budget import BYTES_PER_SAMPLE, DecodedAudioBudget
 from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
 from voxgate.services.subtitles import to_srt, to_vtt
 from voxgate.wire.transcription import (
@@ -55,7 +57,7 @@ from voxgate.wire.transcription import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 
     from voxgate.engines.base import Transcoder
     from voxgate.engines.pool import EngineInstance, EngineStream
@@ -188,73 +190,156 @@ def check_capabilities(job: SttJob, capabilities: SttCapabilities) -> None:
 # -- audio ------------------------------------------------------------------------------------
 
 
-async def decode_upload(
+async def open_upload(
     data: bytes,
     request: TranscriptionRequest | TranslationRequest,
     transcoder: Transcoder | None,
     sample_rate: int,
     telemetry: Telemetry,
-) -> PcmAudio:
-    """The upload as float32 mono at ``sample_rate``, decoded off the event loop."""
+) -> PcmStream:
+    """The upload, probed but not yet decoded: float32 mono at ``sample_rate`` as it is read.
+
+    Runs before the engine queue: what the transcoder's probe refuses (empty, not audio,
+    longer than ``max_decoded_seconds``) is a 400 that has cost no decoding. Raw PCM is
+    converted at once; ``max_upload_bytes`` bounds it.
+    """
     if not data:
         raise InvalidRequestError("The audio file is empty.", param="file")
     with telemetry.decoding():
-        return await _decode(data, request, transcoder, sample_rate)
+        return await _open(data, request, transcoder, sample_rate)
 
 
-async def _decode(
+async def _open(
     data: bytes,
     request: TranscriptionRequest | TranslationRequest,
     transcoder: Transcoder | None,
     sample_rate: int,
-) -> PcmAudio:
+) -> PcmStream:
     try:
         if request.file_format == "pcm":
             pcm = PcmAudio.from_pcm16(data, request.sample_rate, request.channels)
-            return await asyncio.to_thread(pcm.resample, sample_rate)
-        if transcoder is None:
+            audio = PcmStream.from_audio(await asyncio.to_thread(pcm.resample, sample_rate))
+        elif transcoder is None:
             raise InvalidRequestError(
                 "This server has no audio decoder installed (the `pyav` transcoder is "
                 "disabled); send raw 16-bit PCM with file_format=pcm.",
                 param="file",
             )
-        audio = await asyncio.to_thread(transcoder.decode, data, sample_rate)
+        else:
+            audio = await asyncio.to_thread(transcoder.open, data, sample_rate)
     except AudioDecodeError as exc:
         raise InvalidRequestError(str(exc), param="file") from None
-    if len(audio) == 0:
-        raise InvalidRequestError("The audio file contains no audio.", param="file")
+    if audio.expected_seconds == 0:
+        audio.close()
+        raise InvalidRequestError(NO_AUDIO, param="file")
     return audio
+
+
+NO_AUDIO = "The audio file contains no audio."
+
+
+def _upload_error(exc: AudioDecodeError) -> InvalidRequestError:
+    """What a decoding failure found only while the engine reads the upload answers."""
+    return InvalidRequestError(str(exc), param="file")
 
 
 # -- running the engine -----------------------------------------------------------------------
 
 
 async def open_segments(
-    instance: EngineInstance[SttEngine], job: SttJob, audio: PcmAudio
+    instance: EngineInstance[SttEngine],
+    job: SttJob,
+    audio: PcmAudio | PcmStream,
+    budget: DecodedAudioBudget | None = None,
 ) -> EngineStream[Segment]:
-    """Queue for the engine, check what it can do, and start its segment generator."""
+    """Queue for the engine, check what it can do, and start its segment generator.
+
+    The queue admits the request before any audio is decoded (a 429 costs nothing); then
+    ``budget`` (the server's ``max_decoded_audio_bytes``) is charged with what the engine
+    will hold, and the engine reads the upload as it goes. Closing the returned stream
+    closes the upload's decoder and gives the budget back.
+    """
+    upload = audio if isinstance(audio, PcmStream) else PcmStream.from_audio(audio)
+    retry_after = instance.retry_after()
 
     def start(engine: SttEngine) -> Iterator[Segment]:
         check_capabilities(job, engine.loaded_capabilities())
+        if budget is not None:
+            held = _held_bytes(engine, upload, job.interval)
+            upload.on_close(budget.reserve(held, retry_after=retry_after))
         if job.interval is None:
-            return engine.transcribe(audio, job.options)
-        return _in_windows(engine, audio, job.options, job.interval)
+            segments = engine.transcribe_stream(upload, job.options)
+        else:
+            segments = _in_windows(engine, upload, job.options, job.interval)
+        return _ClosingSegments(segments, upload)
 
-    return await instance.open_stream(start, audio_in=audio.duration)
+    try:
+        return await instance.open_stream(start, audio_in=upload.expected_seconds or 0.0)
+    except BaseException:
+        upload.close()
+        raise
+
+
+def _held_bytes(engine: SttEngine, upload: PcmStream, interval: float | None) -> int:
+    """Bytes of decoded audio ``engine`` holds at once while it reads ``upload``."""
+    whole = upload.expected_seconds
+    window = interval if interval is not None else engine.stream_window_seconds()
+    seconds = 2 * window if window > 0 else None  # the window in use and the one read ahead
+    if whole is not None:
+        seconds = whole if seconds is None else min(seconds, whole)
+    if seconds is None:  # neither says: as much as the transcoder accepts
+        seconds = _MAX_UNKNOWN_SECONDS
+    return math.ceil(seconds * upload.sample_rate) * BYTES_PER_SAMPLE
+
+
+_MAX_UNKNOWN_SECONDS = 4 * 3600.0  # an upload of unknown length, read whole: the default limit
+
+
+class _ClosingSegments:
+    """The engine's segments; closing them (or their end) closes the upload's decoder too.
+
+    A class, not a generator: closing a generator that never started runs none of its body,
+    and the upload must be closed (and the budget released) however the stream ends.
+    """
+
+    def __init__(self, segments: Iterator[Segment], upload: PcmStream) -> None:
+        self._segments = segments
+        self._upload = upload
+
+    def __iter__(self) -> _ClosingSegments:
+        return self
+
+    def __next__(self) -> Segment:
+        return next(self._segments)
+
+    def close(self) -> None:
+        try:
+            closer = getattr(self._segments, "close", None)
+            if closer is not None:
+                closer()
+        finally:
+            self._upload.close()
 
 
 def _in_windows(
-    engine: SttEngine, audio: PcmAudio, options: TranscribeOptions, seconds: float
+    engine: SttEngine, audio: PcmStream, options: TranscribeOptions, seconds: float
 ) -> Iterator[Segment]:
     """h2oGPT's ``chunk=interval``: fixed windows, timestamps shifted back onto the file."""
     step = round(seconds * audio.sample_rate)
     number = 0
-    for begin in range(0, len(audio), step):
-        window = PcmAudio(audio.samples[begin : begin + step], audio.sample_rate)
+    begin = 0
+    while True:
+        samples = audio.read(step)
+        if len(samples) == 0:
+            return
+        window = PcmAudio(samples, audio.sample_rate)
         offset = begin / audio.sample_rate
         for segment in engine.transcribe(window, options):
             yield shift_segment(segment, offset, number)
             number += 1
+        begin += len(samples)
+        if len(samples) < step:
+            return
 
 
 async def open_pcm(
@@ -294,9 +379,14 @@ async def _closing(stream: EngineStream[Segment]) -> AsyncGenerator[Segment, Non
 
 
 async def collect(stream: EngineStream[Segment]) -> list[Segment]:
-    """Every segment; closes the engine generator if this task is cancelled."""
+    """Every segment; closes the engine generator if this task is cancelled.
+
+    An upload that fails to decode part-way (longer than the limit once decoded) is a 400.
+    """
     try:
         return [segment async for segment in stream]
+    except AudioDecodeError as exc:
+        raise _upload_error(exc) from None
     finally:
         await stream.aclose()
 
@@ -461,12 +551,13 @@ def tokens_usage(output_tokens: int, duration: float) -> TokensUsage:
 
 
 async def sse_events(
-    job: SttJob, stream: EngineStream[Segment], duration: float
+    job: SttJob, stream: EngineStream[Segment], duration: float | Callable[[], float]
 ) -> AsyncIterator[bytes]:
     """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``.
 
     Errors after the first byte become an SSE ``{"error": ...}`` event; leaving (client
-    gone, cancellation) closes the engine generator.
+    gone, cancellation) closes the engine generator. ``duration`` may be a callable read
+    at the end (an upload's length is exact once it has been decoded).
     """
     joiner = TextJoiner()
     sent = False
@@ -484,15 +575,18 @@ async def sse_events(
                 yield encode_sse(TextDelta(delta=delta, logprobs=logprobs or None))
         if not sent:
             yield encode_sse(TextDelta(delta=""))
+        seconds = duration() if callable(duration) else duration
         yield encode_sse(
             TextDone(
                 text=joiner.text,
-                usage=tokens_usage(output_tokens, duration),
+                usage=tokens_usage(output_tokens, seconds),
                 logprobs=all_logprobs if job.options.logprobs else None,
             )
         )
     except OpenAIError as exc:
         yield sse_error_event(exc)
+    except AudioDecodeError as exc:
+        yield sse_error_event(_upload_error(exc))
     except Exception:
         log.exception("transcription failed mid-stream", model=job.model)
         yield sse_error_event(EngineError("The engine failed; the server log has the details."))
@@ -505,10 +599,10 @@ __all__ = [
     "SttJob",
     "TextJoiner",
     "collect",
-    "decode_upload",
     "joined_text",
     "open_pcm",
     "open_segments",
+    "open_upload",
     "plan",
     "render",
     "sse_events",

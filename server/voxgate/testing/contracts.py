@@ -33,6 +33,7 @@ from voxgate.engines.base import (
     Voice,
     VoiceChoice,
 )
+from voxgate.engines.stream import PcmStream
 from voxgate.errors import InvalidRequestError
 from voxgate.models.sources import ModelSourceContext, ModelSources
 from voxgate.plugins.hooks import Hooks
@@ -205,6 +206,21 @@ class SttEngineContract(_EngineContract):
         for seg in segments:
             for word in seg.words or []:
                 assert seg.start - 0.5 <= word.start <= word.end <= seg.end + 0.5
+
+    def test_transcribe_stream_reads_an_upload_like_transcribe(self, loaded: SttEngine) -> None:
+        """HTTP uploads arrive as a ``PcmStream`` decoded in pieces: the result is the same."""
+        audio = self.load_audio(loaded.sample_rate)
+        direct = list(loaded.transcribe(audio, TranscribeOptions()))
+        size = loaded.sample_rate // 3 + 7  # pieces that line up with nothing
+        pieces = (audio.samples[i : i + size] for i in range(0, len(audio), size))
+        upload = PcmStream(pieces, loaded.sample_rate, expected_seconds=audio.duration)
+        streamed = list(loaded.transcribe_stream(upload, TranscribeOptions()))
+        assert [(s.start, s.end, s.text) for s in streamed] == [
+            (s.start, s.end, s.text) for s in direct
+        ]
+        assert upload.exhausted, "the engine read the whole upload"
+        window = loaded.stream_window_seconds()
+        assert window >= 0
 
     def test_can_stop_early(self, loaded: SttEngine) -> None:
         generator = loaded.transcribe(self.load_audio(loaded.sample_rate), TranscribeOptions())

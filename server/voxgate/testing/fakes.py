@@ -32,12 +32,15 @@ from voxgate.engines.base import (
     VoiceChoice,
     Word,
 )
+from voxgate.engines.windows import shift_segment, windows
 from voxgate.errors import InvalidRequestError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from voxgate.engines.stream import PcmStream
 
 # Events tests can use to hold an engine mid-work: name -> threading.Event (set = proceed).
 GATES: dict[str, threading.Event] = {}
@@ -58,6 +61,7 @@ class FakeSttConfig(ConfigBase):
     fail_load: bool = False
     translate: bool = True
     languages: list[str] | None = None
+    window_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # >0: read uploads in windows
 
 
 class FakeSttEngine(SttEngine[FakeSttConfig]):
@@ -71,6 +75,7 @@ class FakeSttEngine(SttEngine[FakeSttConfig]):
     loads = 0
     steps = 0
     closed = 0
+    largest_window = 0  # samples, with ``window_seconds``
     last_options: TranscribeOptions | None = None
 
     def load(self) -> None:
@@ -89,6 +94,21 @@ class FakeSttEngine(SttEngine[FakeSttConfig]):
         return msgspec.structs.replace(
             self.capabilities, translate=cfg.translate, languages=cfg.languages
         )
+
+    def stream_window_seconds(self) -> float:
+        return self.config.window_seconds
+
+    def transcribe_stream(self, audio: PcmStream, options: TranscribeOptions) -> Iterator[Segment]:
+        """With ``window_seconds``: one window at a time, as faster-whisper reads uploads."""
+        if not self.config.window_seconds:
+            yield from super().transcribe_stream(audio, options)
+            return
+        number = 0
+        for offset, piece in windows(audio, self.config.window_seconds):
+            type(self).largest_window = max(type(self).largest_window, len(piece))
+            for segment in self.transcribe(piece, options):
+                yield shift_segment(segment, offset, number)
+                number += 1
 
     def transcribe(self, audio: PcmAudio, options: TranscribeOptions) -> Iterator[Segment]:
         cfg = self.config
