@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from voxgate import __version__
 from voxgate.api.chat import chat_completions
+from voxgate.api.client_secrets import create_client_secret
 from voxgate.api.health import health, ready
 from voxgate.api.live import live_transcription
 from voxgate.api.metrics import metrics
@@ -36,6 +37,7 @@ from voxgate.middleware import (
 )
 from voxgate.plugins.hooks import Hooks
 from voxgate.runtime import Runtime, build_runtime
+from voxgate.services.realtime import client_secrets
 from voxgate.telemetry import build_telemetry
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ def create_app(
         create_speech,
         chat_completions,
         realtime,
+        create_client_secret,
     ]
     if metrics_mode != "off":
         handlers.append(metrics)
@@ -116,7 +119,11 @@ def create_app(
         exception_handlers=exception_handlers(),
         request_class=VoxgateRequest,
         middleware=[
-            ApiKeyMiddleware(keys, also_protected=["/metrics"] if metrics_mode == "key" else [])
+            ApiKeyMiddleware(
+                keys,
+                also_protected=["/metrics"] if metrics_mode == "key" else [],
+                client_secrets=client_secrets.store_of(runtime),
+            )
         ],
         cors_config=cors if config.server.cors_origins else None,
         request_max_body_size=config.server.max_upload_bytes,

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from voxgate.api.sockets import accepted_subprotocol, admitted
 from voxgate.errors import OpenAIError
 from voxgate.runtime import Runtime
+from voxgate.services.realtime import client_secrets
 from voxgate.services.realtime.session import RealtimeSession
 
 log = structlog.get_logger("voxgate.realtime")
@@ -41,10 +42,16 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     beta = "realtime=v1" in socket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
     transcription = socket.query_params.get("intent") == "transcription"
     model = socket.query_params.get("model") or DEFAULT_MODEL
+    secret = client_secrets.presented(socket.scope)
+    if secret is not None:  # the secret's session configuration wins over the query
+        transcription = secret.kind == "transcription"
+        model = secret.model or model
     await socket.accept(subprotocols=accepted_subprotocol(socket, BROWSER_PROTOCOL))
     session = RealtimeSession(
         runtime, kind="transcription" if transcription else "realtime", model=model, beta=beta
     )
+    if secret is not None:
+        session.preset(secret.session)
     session.start()
     if not transcription:
         _warn_without_upstream(session, model)

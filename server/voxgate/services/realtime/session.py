@@ -47,6 +47,14 @@ MIN_COMMIT_MS = 100
 BUFFER_LIMIT_SECONDS = 15 * 60
 
 
+async def check_config(runtime: Runtime, config: SessionConfig) -> None:
+    """Models and voice exist and fit, before a session takes the configuration."""
+    with params_renamed({"model": "session.audio.input.transcription.model"}):
+        runtime.stt_engine(config.stt_model)
+    if config.kind == "realtime" and "audio" in config.output_modalities:
+        await speech.check_voice(speech_template(runtime, config))
+
+
 class RealtimeSession:
     """State and behaviour of one connection."""
 
@@ -78,6 +86,11 @@ class RealtimeSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def preset(self, session: dict[str, Any]) -> None:
+        """Start from a client secret's session configuration (checked when it was minted)."""
+        self.config = session_config.apply_update(self.config, session)
+        self._buffer = AudioBuffer(self.config.input_rate, BUFFER_LIMIT_SECONDS)
 
     def start(self) -> None:
         """The first event: the session as it is."""
@@ -183,11 +196,7 @@ class RealtimeSession:
             self.send(events.SessionUpdated(session=self.session_object()))
 
     async def _check(self, config: SessionConfig) -> None:
-        """Models and voice exist and fit, before the session takes the new configuration."""
-        with params_renamed({"model": "session.audio.input.transcription.model"}):
-            self.runtime.stt_engine(config.stt_model)
-        if config.kind == "realtime" and "audio" in config.output_modalities:
-            await speech.check_voice(speech_template(self.runtime, config))
+        await check_config(self.runtime, config)
 
     def _reset_turns(self) -> None:
         turns = self.config.turn_detection
