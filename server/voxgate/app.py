@@ -23,6 +23,8 @@ from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.openapi import DocumentRenderPlugin
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
+from voxgate.api.realtime_calls import close_all as close_calls
+from voxgate.api.realtime_calls import create_call, hangup_call
 from voxgate.api.requests import VoxgateRequest
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
@@ -81,6 +83,7 @@ def create_app(
         try:
             yield
         finally:
+            await close_calls(runtime)
             await runtime.aclose()
 
     route_context = RouteContext(runtime)
@@ -106,6 +109,8 @@ def create_app(
         chat_completions,
         realtime,
         create_client_secret,
+        create_call,
+        hangup_call,
     ]
     if metrics_mode != "off":
         handlers.append(metrics)

@@ -65,3 +65,16 @@ def accepted_subprotocol(
         return preferred
     plain = [p for p in offered if not p.startswith(WS_KEY_PROTOCOL_PREFIX)]
     return plain[0] if plain else offered[0]
+
+
+def reserve(runtime: Runtime) -> bool:
+    """Take a session slot outside a WebSocket (a WebRTC call); False when none is free."""
+    if runtime.state.get(_OPEN, 0) >= runtime.config.server.max_websockets:
+        return False
+    runtime.state[_OPEN] = runtime.state.get(_OPEN, 0) + 1
+    return True
+
+
+def release(runtime: Runtime) -> None:
+    """Give back a slot taken by ``reserve``."""
+    runtime.state[_OPEN] -= 1

@@ -31,13 +31,14 @@ from voxgate.services.realtime.buffer import AudioBuffer
 from voxgate.services.realtime.conversation import Conversation, item_from_wire
 from voxgate.services.realtime.events import Content, Item, new_id
 from voxgate.services.realtime.outbox import Outbox, failure
-from voxgate.services.realtime.respond import ResponseRun, speech_template
+from voxgate.services.realtime.respond import AudioSink, ResponseRun, speech_template
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
 from voxgate.wire import realtime_events as events
 from voxgate.wire.decoding import decode_json
 
 if TYPE_CHECKING:
+    from voxgate.engines.audio import PcmAudio
     from voxgate.runtime import Runtime
     from voxgate.services.realtime.config import SessionConfig, SessionKind
 
@@ -69,6 +70,7 @@ class RealtimeSession:
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.audio_sink: AudioSink | None = None  # WebRTC: answers go to the track, not events
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -157,7 +159,8 @@ class RealtimeSession:
                 self._reset_turns()
                 self.send(events.BufferCleared())
             case wire.OutputAudioBufferClear():
-                pass  # WebRTC/SIP only: over WebSocket the client holds the audio
+                if self.audio_sink is not None:  # WebRTC; over WebSocket the client holds it
+                    self.audio_sink.clear()
             case wire.ConversationItemCreate(item=item, previous_item_id=previous):
                 self._create_item(item, previous)
             case wire.ConversationItemDelete(item_id=item_id):
@@ -212,7 +215,11 @@ class RealtimeSession:
             raise InvalidRequestError(
                 "`audio` is not valid base64.", param="audio", code="invalid_base64"
             ) from None
-        audio = self._decode(raw, "audio")
+        await self.feed_audio(self._decode(raw, "audio"))
+
+    async def feed_audio(self, audio: PcmAudio) -> None:
+        """Input audio at any rate (WebRTC's decoded track, or an append): buffer, detect turns."""
+        audio = audio.resample(self.config.input_rate)
         if self._buffer.full(len(audio)):
             raise InvalidRequestError(
                 "The input audio buffer holds 15 minutes of audio: commit or clear it.",
@@ -420,6 +427,7 @@ class RealtimeSession:
             self.config,
             params,
             finished=self._response_finished,
+            sink=self.audio_sink,
         )
         self.response = run
         run.task = self.spawn(run.run())
