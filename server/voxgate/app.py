@@ -21,6 +21,7 @@ from voxgate.api.live import live_transcription
 from voxgate.api.metrics import metrics
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.openapi import DocumentRenderPlugin
+from voxgate.api.playground import playground_files, playground_page
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
 from voxgate.api.realtime_calls import close_all as close_calls
@@ -111,6 +112,8 @@ def create_app(
         create_client_secret,
         create_call,
         hangup_call,
+        playground_page,
+        playground_files,
     ]
     if metrics_mode != "off":
         handlers.append(metrics)

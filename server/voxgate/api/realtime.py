@@ -54,7 +54,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
         session.preset(secret.session)
     session.start()
     if not transcription:
-        _warn_without_upstream(session, model)
+        warn_without_upstream(session, model)
     sender = asyncio.create_task(_send_events(socket, session))
     log.info("realtime session", session=session.config.id, kind=session.config.kind, beta=beta)
     try:
@@ -75,7 +75,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
         log.info("realtime session closed", session=session.config.id)
 
 
-def _warn_without_upstream(session: RealtimeSession, model: str) -> None:
+def warn_without_upstream(session: RealtimeSession, model: str) -> None:
     """A conversation with no LLM to talk to: say so now, not at the first response."""
     try:
         session.runtime.chat_proxy(model).check_ready()

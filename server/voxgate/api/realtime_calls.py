@@ -17,6 +17,7 @@ from litestar.params import FromPath
 
 from voxgate.api import sockets
 from voxgate.api.multipart import read_multipart
+from voxgate.api.realtime import warn_without_upstream
 from voxgate.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from voxgate.runtime import Runtime
 from voxgate.services.realtime import client_secrets
@@ -67,6 +68,7 @@ async def create_call(
             session.preset(preset)
         await check_config(runtime, session.config)
         answer = await call.answer(sdp)
+        warn_without_upstream(session, session.config.model)
     except BaseException:
         await call.close()
         raise
