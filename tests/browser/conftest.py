@@ -42,7 +42,7 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not longer: Playwright's loop must not outlive the module
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium for the session, with a fake microphone and autoplay allowed."""
     executable = chromium_path()
