@@ -184,3 +184,47 @@ async def test_a_send_that_never_completes_ends_the_session(monkeypatch):
     await asyncio.wait_for(realtime_api._send_events(socket, session), 5)  # type: ignore[arg-type]
     assert time.monotonic() - started < 2
     assert socket.closed == (1008, "the client did not read its events")
+
+
+EXAMPLES = {
+    "session.update": {"session": {"type": "transcription"}},
+    "transcription_session.update": {"session": {}},
+    "input_audio_buffer.append": {"audio": base64.b64encode(bytes(480)).decode()},
+    "input_audio_buffer.commit": {},
+    "input_audio_buffer.clear": {},
+    "output_audio_buffer.clear": {},
+    "conversation.item.create": {
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Hi"}],
+        }
+    },
+    "conversation.item.retrieve": {"item_id": "item_nope"},
+    "conversation.item.truncate": {"item_id": "item_nope", "content_index": 0, "audio_end_ms": 0},
+    "conversation.item.delete": {"item_id": "item_nope"},
+    "response.create": {},
+    "response.cancel": {},
+}
+
+
+def test_every_client_event_type_has_a_handler(plugins):
+    """Each type the decoder accepts is answered by its handler, never by the catch-all error."""
+    from voxgate.wire.realtime import CLIENT_EVENT_TYPES
+
+    assert set(EXAMPLES) == CLIENT_EVENT_TYPES, "an example for every client event type"
+    toml = '[stt.fake-stt]\nkind = "fake-stt"\n[models]\n"whisper-1" = "fake-stt"\n'
+    app = build_test_app(toml, plugins)
+    with served(app) as address, connect(f"ws://{address}{TRANSCRIPTION}") as socket:
+        socket.recv(timeout=10)
+        for kind, fields in EXAMPLES.items():
+            _send(socket, {"type": kind, "event_id": f"client_{kind}", **fields})
+        _send(socket, {"type": "input_audio_buffer.clear", "event_id": "last"})
+        seen: list[dict] = []
+        while sum(e["type"] == "input_audio_buffer.cleared" for e in seen) < 2:  # ours, "last"
+            seen.append(json.loads(socket.recv(timeout=10)))
+    errors = [e["error"] for e in seen if e["type"] == "error"]
+    assert errors, "some examples are refused (unknown items, no response to cancel)"
+    for error in errors:
+        assert error["type"] == "invalid_request_error", error
+        assert "server log" not in error["message"], error

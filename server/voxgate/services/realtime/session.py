@@ -17,7 +17,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import msgspec
 import structlog
@@ -159,6 +159,8 @@ class RealtimeSession:
                 self.create_response(params or {})
             case wire.ResponseCancel(response_id=response_id):
                 self._cancel(response_id)
+            case _:  # the type checker proves every client event type has its case
+                assert_never(event)
 
     async def _update(self, session: dict[str, Any], *, beta_name: bool) -> None:
         config = session_config.apply_update(self.config, session)
