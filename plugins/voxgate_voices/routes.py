@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 import msgspec
-from msgspec import UNSET, UnsetType
 import structlog
 from litestar import get, put
 
@@ -21,6 +20,7 @@ from litestar import get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody  # noqa: TC002
 from litestar.plugins import InitPluginProtocol
+from msgspec import UNSET, UnsetType
 
 from voxgate import (
     EngineHandle,
@@ -303,9 +303,7 @@ class VoiceRoutes(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the handlers; ``/v1`` gives them API-key checks and the error envelope."""
-        app_config.route_handlers.extend(
-            [list_voices, get_mapping, edit_mapping, alltalk_voicemap]
-        )
+        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping, alltalk_voicemap])
         lock = asyncio.Lock()  # one per app, as the live mapping is
         app_config.dependencies[MAPPING_LOCK] = Provide(lambda: lock, sync_to_thread=False)
         return app_config

@@ -94,7 +94,9 @@ def test_an_empty_voice_is_the_default_then_alloy_then_none():
     hooks, config = hooks_and_config()
     assert hooks.map_voice("  ", "tts-1", "tone", config) == VoiceChoice(voice_id="low")  # alloy
     assert hooks.map_voice("", "tts-1-hd", "second", config) is None  # maps neither
-    hooks, config = hooks_and_config(TOML.replace('alloy = "low"', 'alloy = "low"\ndefault = "tone"'))
+    hooks, config = hooks_and_config(
+        TOML.replace('alloy = "low"', 'alloy = "low"\ndefault = "tone"')
+    )
     assert hooks.map_voice("", "tts-1", "tone", config) == VoiceChoice(voice_id="tone")
 
 
@@ -398,7 +400,7 @@ async def test_put_to_an_unknown_instance_is_404_and_changes_nothing():
         ({"instance": "tone", "voice": "alloy", "engine_voice": ""}, "engine_voice"),
         ({"instance": "tone", "voice": " ", "engine_voice": "low"}, "voice"),
         ({"instance": "tone", "voice": "alloy", "engine_voice": 3}, "engine_voice"),
-        ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, None),
+        ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, "extra"),
         ([{"instance": "tone", "voice": "alloy"}], "engine_voice"),
         ("alloy", None),
     ],
