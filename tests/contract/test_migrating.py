@@ -213,12 +213,14 @@ def test_the_example_runs_unchanged(migration: Migration, block: Block):
     CHECKS[block.name](migration, migration.run(block))
 
 
-@pytest.mark.parametrize("model", ["skt/axtts-2-6", "kokoro"])
-def test_text_the_voice_cannot_read_is_a_400_naming_input(migration: Migration, model: str):
+@pytest.mark.parametrize(("model", "voice"), [("skt/axtts-2-6", "aria"), ("kokoro", "alloy")])
+def test_text_the_voice_cannot_read_is_a_400_naming_input(
+    migration: Migration, model: str, voice: str
+):
     """What the page says of unreadable text, on the real engines: never silence, never a 5xx."""
     response = httpx.post(
         f"{migration.server.base_url}/v1/audio/speech",
-        json={"model": model, "voice": "", "input": "①"},
+        json={"model": model, "voice": voice, "input": "①"},
         timeout=60,
     )
     assert response.status_code == 400, response.text
