@@ -107,6 +107,16 @@ class ServerSettings(ConfigBase):
             ),
         ),
     ] = 256
+    websocket_idle_timeout: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description=(
+                "Seconds a WebSocket session may go without a frame from its client; then it "
+                "is closed (1000, reason `idle`), so idle sockets cannot hold every slot."
+            ),
+        ),
+    ] = 300.0
     metrics: Annotated[
         Literal["key", "open", "off"],
         _describe(

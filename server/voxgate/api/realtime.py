@@ -14,7 +14,14 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
-from voxgate.api.sockets import accepted_subprotocol, admitted
+from voxgate.api.sockets import (
+    IDLE,
+    NORMAL,
+    accepted_subprotocol,
+    admitted,
+    close_quietly,
+    receive_within,
+)
 from voxgate.errors import OpenAIError
 from voxgate.runtime import Runtime
 from voxgate.services.realtime import client_secrets
@@ -57,9 +64,14 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
         warn_without_upstream(session, model)
     sender = asyncio.create_task(_send_events(socket, session))
     log.info("realtime session", session=session.config.id, kind=session.config.kind, beta=beta)
+    idle = runtime.config.server.websocket_idle_timeout
     try:
         while True:
-            message = await socket.receive()
+            message = await receive_within(socket, idle)
+            if message is None:
+                log.info("realtime session idle", session=session.config.id, seconds=idle)
+                await close_quietly(socket, NORMAL, IDLE)
+                break
             if message["type"] == "websocket.disconnect":
                 break
             text, data = message.get("text"), message.get("bytes")
@@ -90,18 +102,12 @@ async def _send_events(socket: WebSocket[Any, Any, Any], session: RealtimeSessio
         frame = await outbox.next()
         if frame is None:
             log.warning("realtime client does not read its events", session=session.config.id)
-            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            await close_quietly(socket, SLOW_CLIENT, "the client did not read its events")
             return
         try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 await socket.send_data(frame.decode(), mode="text")
         except TimeoutError:
             log.warning("realtime send timed out", session=session.config.id)
-            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            await close_quietly(socket, SLOW_CLIENT, "the client did not read its events")
             return
-
-
-async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(1):
-            await socket.close(code=code, reason=reason)

@@ -17,7 +17,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import msgspec
 import structlog
@@ -159,8 +159,7 @@ class RealtimeSession:
                 self._reset_turns()
                 self.send(events.BufferCleared())
             case wire.OutputAudioBufferClear():
-                if self.audio_sink is not None:  # WebRTC; over WebSocket the client holds it
-                    self.audio_sink.clear()
+                self._clear_output()
             case wire.ConversationItemCreate(item=item, previous_item_id=previous):
                 self._create_item(item, previous)
             case wire.ConversationItemDelete(item_id=item_id):
@@ -175,6 +174,13 @@ class RealtimeSession:
                 self.create_response(params or {})
             case wire.ResponseCancel(response_id=response_id):
                 self._cancel(response_id)
+            case _:  # the type checker proves every client event type has its case
+                assert_never(event)
+
+    def _clear_output(self) -> None:
+        """WebRTC: drop the answer audio not yet played (over WebSocket the client holds it)."""
+        if self.audio_sink is not None:
+            self.audio_sink.clear()
 
     async def _update(self, session: dict[str, Any], *, beta_name: bool) -> None:
         config = session_config.apply_update(self.config, session)
