@@ -260,3 +260,38 @@ async def test_a_call_that_never_connects_is_cleaned_up(server, request, monkeyp
         assert runtime.state["websockets_open"] == 0  # its session slot is free again
     finally:
         await caller.pc.close()
+
+
+async def test_a_clear_drops_the_answer_playing_on_the_track(server):
+    caller = Caller(np.zeros(RATE * 30, dtype="<i2"))
+    try:
+        async with sdk(server, "sk-real") as client:
+            answer = await client.realtime.calls.create(sdp=await caller.offer(), session=SESSION)  # type: ignore[arg-type]
+            await caller.answer(answer.text)
+            await caller.until("session.created")
+            caller.channel.send(json.dumps({"type": "response.create"}))  # a response, no VAD
+            started = await caller.until("output_audio_buffer.started")
+            caller.channel.send(json.dumps({"type": "output_audio_buffer.clear"}))
+            cleared = await caller.until("output_audio_buffer.cleared")
+            assert cleared["response_id"] == started["response_id"]
+            await caller.until("response.done")
+            assert "output_audio_buffer.stopped" not in caller.types()
+    finally:
+        await caller.pc.close()
+
+
+async def test_calls_take_the_realtime_session_slots(plugins, fake_upstream):
+    toml = conversation_toml(fake_upstream.url) + "\n[server]\nmax_websockets = 1\n"
+    app = build_test_app(toml, [*plugins, voxgate_pyav, voxgate_openai_upstream])
+    first, second = Caller(np.zeros(RATE, dtype="<i2")), Caller(np.zeros(RATE, dtype="<i2"))
+    try:
+        with served(app) as address:
+            async with sdk(address, "any") as client:
+                await client.realtime.calls.create(sdp=await first.offer(), session=SESSION)  # type: ignore[arg-type]
+                with pytest.raises(openai.InternalServerError) as info:
+                    await client.realtime.calls.create(sdp=await second.offer(), session=SESSION)  # type: ignore[arg-type]
+                assert info.value.status_code == 503
+                assert "max_websockets" in info.value.message
+    finally:
+        await first.pc.close()
+        await second.pc.close()
