@@ -295,3 +295,21 @@ async def test_calls_take_the_realtime_session_slots(plugins, fake_upstream):
     finally:
         await first.pc.close()
         await second.pc.close()
+
+
+async def test_a_call_without_a_chat_upstream_says_so_at_once(plugins):
+    toml = conversation_toml("http://127.0.0.1:9/v1").split("[chat.upstream]")[0]
+    toml += '\n[models]\n"whisper-1" = "fake-stt"\n"tts-1" = { tts = "tone" }\n'
+    app = build_test_app(toml, [*plugins, voxgate_pyav])
+    caller = Caller(np.zeros(RATE, dtype="<i2"))
+    try:
+        with served(app) as address:
+            async with sdk(address, "any") as client:
+                answer = await client.realtime.calls.create(
+                    sdp=await caller.offer(), session=SESSION
+                )  # type: ignore[arg-type]
+                await caller.answer(answer.text)
+                error = await caller.until("error")
+        assert "chat" in error["error"]["message"].lower(), error
+    finally:
+        await caller.pc.close()

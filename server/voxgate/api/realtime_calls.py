@@ -8,6 +8,7 @@ as Realtime WebSockets (``server.max_websockets``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
@@ -54,10 +55,13 @@ async def create_call(
             headers={"Retry-After": "5"},
         )
     calls = calls_of(runtime)
+    counted = contextlib.ExitStack()  # the sessions gauge counts calls with the WebSockets
+    counted.enter_context(runtime.telemetry.websocket("realtime"))
 
     def closed(call: Call) -> None:
         if calls.pop(call.id, None) is not None:
             sockets.release(runtime)
+            counted.close()
 
     kind = secret.kind if secret else "realtime"
     session = RealtimeSession(runtime, kind=kind, model=model, beta=False)
