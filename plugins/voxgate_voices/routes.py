@@ -27,8 +27,10 @@ from voxgate import (
     NotFoundError,
     OpenAIError,
     RouteContext,  # resolved at runtime by Litestar, like the imports above
+    StateUnavailableError,
     Voice,
 )
+from voxgate_voices import shared
 from voxgate_voices.settings import (
     MAX_ENGINE_VOICE,
     MAX_VOICE_NAME,
@@ -43,6 +45,8 @@ from voxgate_voices.settings import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from litestar.config.app import AppConfig
 
     from voxgate import TtsEngine
@@ -185,27 +189,33 @@ async def edit_mapping(
 
     An empty list changes nothing and answers ``{}``.
 
-    The file is written (in a worker thread: it is fsynced) before the live mapping changes,
-    so a failed save changes nothing; the lock keeps concurrent edits from interleaving.
+    The mapping lives in the shared state store (every replica follows it; 503 while it is
+    unreachable). The file, when configured, is written (in a worker thread: it is fsynced)
+    before the shared mapping changes, so a failed save changes nothing, and again with the
+    result; the lock queues this app's edits, compare-and-set the other replicas'.
     """
     config = route_context.config
     settings = voices_settings(config)
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")
     edits = data if isinstance(data, list) else [data]
-    async with voice_mapping_lock:
-        changed = _edited(settings.mapping, edits, tts_instances(config), listed=edits is data)
-        path = mapping_path(settings)
-        if path is not None:
-            try:
-                await anyio.to_thread.run_sync(
-                    write_mapping_file, path, {**settings.mapping, **changed}
-                )
-            except OSError as exc:
-                log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
-                msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
-                raise MappingSaveError(msg) from exc
-        settings.mapping.update(changed)  # whole tables swapped: readers never see half an edit
+    instances = tts_instances(config)
+    path = mapping_path(settings)
+
+    def change(base: VoiceMapping) -> VoiceMapping:
+        return _edited(base, edits, instances, listed=edits is data)
+
+    async with voice_mapping_lock:  # this app's edits queue; other replicas' retry (CAS)
+        store = route_context.state
+        if store.problem is not None:
+            raise StateUnavailableError
+        saved: VoiceMapping | None = None
+        if path is not None:  # saved before the shared value changes: a failure changes nothing
+            saved = await _saved(path, {**settings.mapping, **change(settings.mapping)})
+        whole, changed = await shared.edit(store, settings.mapping, change, instances)
+        if path is not None and whole != saved:  # another replica's edit came in between
+            await _saved(path, whole)
+        settings.mapping = whole  # whole tables swapped: readers never see half an edit
     for edit in edits:
         log.info(
             "voice mapping changed",
@@ -214,6 +224,17 @@ async def edit_mapping(
             engine_voice=edit.engine_voice,
         )
     return {name: dict(table) for name, table in changed.items()}
+
+
+async def _saved(path: Path, mapping: VoiceMapping) -> VoiceMapping:
+    """Write ``mapping`` to the mapping file (in a worker thread: it is fsynced)."""
+    try:
+        await anyio.to_thread.run_sync(write_mapping_file, path, mapping)
+    except OSError as exc:
+        log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
+        msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
+        raise MappingSaveError(msg) from exc
+    return mapping
 
 
 def _edited(
@@ -249,4 +270,5 @@ class VoiceRoutes(InitPluginProtocol):
         app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping])
         lock = asyncio.Lock()  # one per app, as the live mapping is
         app_config.dependencies[MAPPING_LOCK] = Provide(lambda: lock, sync_to_thread=False)
+        app_config.lifespan.append(shared.following)  # after the core's: the store is started
         return app_config
