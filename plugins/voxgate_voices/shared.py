@@ -127,10 +127,12 @@ async def following(app: Litestar) -> AsyncIterator[None]:
     """The app's lifespan part: follow the shared mapping while the app runs."""
     from voxgate import RouteContext  # noqa: PLC0415 - a runtime import, not just for types
 
+    context = RouteContext.of(app)
     ready = asyncio.Event()
-    task = asyncio.create_task(follow(RouteContext.of(app), ready))
-    with contextlib.suppress(TimeoutError):  # an unreachable store must not block start-up
-        await asyncio.wait_for(ready.wait(), timeout=2.0)
+    task = asyncio.create_task(follow(context, ready))
+    if context.state.problem is None:  # start serving with the shared mapping when there is one
+        with contextlib.suppress(TimeoutError):  # a store that hangs must not block start-up
+            await asyncio.wait_for(ready.wait(), timeout=2.0)
     try:
         yield
     finally:
