@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 from servers import free_port
 from system_servers import Redis
-from tests.api.test_chat import audio_message, chat_toml, wav_bytes
 
 import voxgate_openai_upstream
 import voxgate_pyav
+from tests.api.test_chat import audio_message, chat_toml, wav_bytes
 from voxgate.testing import app_client
 
 if TYPE_CHECKING:
@@ -134,6 +134,6 @@ async def test_two_apps_on_one_redis_share_state(chat_plugins, fake_upstream, re
 
 
 def _stt_steps() -> int:
-    from voxgate.testing.fakes import FakeSttEngine  # noqa: PLC0415
+    from voxgate.testing.fakes import FakeSttEngine
 
     return FakeSttEngine.steps

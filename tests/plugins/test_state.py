@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import voxgate_state
 from servers import free_port
 from system_servers import Redis
-from voxgate_state import RedisConfig, RedisStore
 
+import voxgate_state
 from voxgate import ComponentContext, MemoryConfig, MemoryStore, StateStore, StateUnavailableError
 from voxgate.config import ConfigError
 from voxgate.testing.app import build_test_config
+from voxgate_state import RedisConfig, RedisStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
