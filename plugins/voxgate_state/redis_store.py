@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import msgspec
 import structlog
 
-from voxgate import ConfigBase, StateStore, redact_url
-from voxgate.state import StateUnavailableError, check_key, check_name
+from voxgate import ConfigBase, StateStore, StateUnavailableError, redact_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -82,7 +81,10 @@ class RedisConfig(ConfigBase):
 
 
 class RedisStore(StateStore[RedisConfig]):
-    """One connection pool per app; down/up tracked so outages fail fast and heal alone."""
+    """Any Redis-protocol server (Redis, Valkey), shared by every replica that names it.
+
+    One connection pool per app; down/up tracked so outages fail fast and heal alone.
+    """
 
     kind = "redis"
     schemes: ClassVar[frozenset[str]] = frozenset({"redis", "rediss", "unix"})
@@ -176,10 +178,11 @@ class RedisStore(StateStore[RedisConfig]):
             raise StateUnavailableError from exc
 
     def _key(self, namespace: str, key: str) -> str:
-        return f"{self.config.key_prefix}{check_name('namespace', namespace)}:{check_key(key)}"
+        namespace = self.check_name("namespace", namespace)
+        return f"{self.config.key_prefix}{namespace}:{self.check_key(key)}"
 
     def _channel(self, channel: str) -> str:
-        return f"{self.config.key_prefix}channel:{check_name('channel', channel)}"
+        return f"{self.config.key_prefix}channel:{self.check_name('channel', channel)}"
 
     # -- the interface ------------------------------------------------------------------------
 

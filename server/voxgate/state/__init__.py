@@ -69,6 +69,8 @@ class StateStore(Component[ConfigT_co]):
 
     schemes: ClassVar[frozenset[str]] = frozenset()
     shared: ClassVar[bool] = False
+    check_name = staticmethod(check_name)  # for kinds: validate namespaces and channels
+    check_key = staticmethod(check_key)  # and keys, the same way every kind does
 
     def __init__(self, config: ConfigT_co, context: ComponentContext, *, url: str) -> None:
         super().__init__(config, context)

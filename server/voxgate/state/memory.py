@@ -40,7 +40,10 @@ class MemoryConfig(ConfigBase):
 
 
 class MemoryStore(StateStore[MemoryConfig]):
-    """A dict per namespace with LRU bounds and expiry; pub/sub through in-process queues."""
+    """One process, nothing to install, nothing shared: the default, for a single server.
+
+    A dict per namespace with LRU bounds and expiry; pub/sub through in-process queues.
+    """
 
     kind = "memory"
     schemes: ClassVar[frozenset[str]] = frozenset({"memory"})
