@@ -105,6 +105,9 @@ async def follow(context: RouteContext, ready: asyncio.Event) -> None:
                     break
                 except StateUnavailableError:
                     await asyncio.sleep(RETRY_SECONDS)
+                except (msgspec.DecodeError, ValueError) as exc:  # keep the mapping we have
+                    log.warning("shared voice mapping unreadable", error=str(exc))
+                    break
             ready.set()
     finally:
         await subscription.aclose()

@@ -137,3 +137,28 @@ def _stt_steps() -> int:
     from voxgate.testing.fakes import FakeSttEngine
 
     return FakeSttEngine.steps
+
+
+async def test_an_unreadable_shared_mapping_keeps_the_one_in_use(
+    chat_plugins, fake_upstream, redis_server
+):
+    import redis.asyncio  # noqa: PLC0415
+
+    toml = with_state(chat_toml(fake_upstream.url), redis_server.url)
+    async with app_client(toml, chat_plugins) as client:
+        assert (await client.put("/v1/audio/voices/mapping", json=REMAP)).status_code == 200
+        raw = redis.asyncio.Redis.from_url(redis_server.url)
+        await raw.set("voxgate:voices:mapping", b"{not json")
+        await raw.publish("voxgate:channel:voices", b"changed")
+        await asyncio.sleep(0.3)
+        mapping = (await client.get("/v1/audio/voices/mapping")).json()
+        assert mapping["tone"]["alloy"] == "low", "the mapping in use was kept"
+        await raw.set("voxgate:voices:mapping", b'{"tone": {"alloy": "tone"}}')
+        await raw.publish("voxgate:channel:voices", b"changed")
+        await raw.aclose()
+
+        async def followed() -> bool:
+            mapping = (await client.get("/v1/audio/voices/mapping")).json()
+            return mapping["tone"].get("alloy") == "tone"
+
+        await _until(followed, timeout=2.0)
