@@ -142,7 +142,7 @@ def _stt_steps() -> int:
 async def test_an_unreadable_shared_mapping_keeps_the_one_in_use(
     chat_plugins, fake_upstream, redis_server
 ):
-    import redis.asyncio  # noqa: PLC0415
+    import redis.asyncio
 
     toml = with_state(chat_toml(fake_upstream.url), redis_server.url)
     async with app_client(toml, chat_plugins) as client:
