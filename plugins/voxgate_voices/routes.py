@@ -20,6 +20,7 @@ from litestar import get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody  # noqa: TC002
 from litestar.plugins import InitPluginProtocol
+from msgspec import UNSET, UnsetType
 
 from voxgate import (
     EngineHandle,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from litestar.config.app import AppConfig
 
-    from voxgate import TtsEngine
+    from voxgate import ServerConfig, StateStore, TtsEngine
 
 log = structlog.get_logger("voxgate.voices")
 
@@ -191,22 +192,44 @@ async def edit_mapping(
 
     The mapping lives in the shared state store (every replica follows it; 503 while it is
     unreachable). The file, when configured, is written (in a worker thread: it is fsynced)
-    before the shared mapping changes, so a failed save changes nothing, and again with the
-    result; the lock queues this app's edits, compare-and-set the other replicas'.
+    before the shared mapping changes, so a failed save changes nothing, and again when
+    another replica's edit came in between; the lock queues this app's edits,
+    compare-and-set the other replicas'.
     """
-    config = route_context.config
+    edits = data if isinstance(data, list) else [data]
+    return await apply_edits(
+        route_context.config,
+        route_context.state,
+        voice_mapping_lock,
+        edits,
+        listed=isinstance(data, list),
+    )
+
+
+async def apply_edits(
+    config: ServerConfig,
+    store: StateStore,
+    lock: asyncio.Lock,
+    edits: list[MappingEdit],
+    *,
+    listed: bool,
+) -> VoiceMapping:
+    """Apply ``edits`` all or none, saved first; the touched instances' tables as they now are.
+
+    The one path every edit takes (``PUT /v1/audio/voices/mapping`` and AllTalk's alias), so
+    they validate, save and log alike. ``listed``: errors name ``[index].field``. The
+    mapping lives in the shared state ``store`` (503 while it is unreachable).
+    """
     settings = voices_settings(config)
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")
-    edits = data if isinstance(data, list) else [data]
     instances = tts_instances(config)
     path = mapping_path(settings)
 
     def change(base: VoiceMapping) -> VoiceMapping:
-        return _edited(base, edits, instances, listed=edits is data)
+        return _edited(base, edits, instances, listed=listed)
 
-    async with voice_mapping_lock:  # this app's edits queue; other replicas' retry (CAS)
-        store = route_context.state
+    async with lock:  # this app's edits queue; other replicas' retry (compare-and-set)
         if store.problem is not None:
             raise StateUnavailableError
         saved: VoiceMapping | None = None
@@ -262,12 +285,58 @@ def _edited(
     return changed
 
 
+class OpenAIVoiceMap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """AllTalk's ``PUT /api/openai-voicemap`` body: OpenAI voice names to engine voices.
+
+    AllTalk takes its six names, all required; any of the 13 may be sent here, and a name
+    left out keeps its mapping. Another key is a 400, so a misspelt name never goes unseen.
+    """
+
+    alloy: EngineVoice | UnsetType = UNSET
+    ash: EngineVoice | UnsetType = UNSET
+    ballad: EngineVoice | UnsetType = UNSET
+    coral: EngineVoice | UnsetType = UNSET
+    echo: EngineVoice | UnsetType = UNSET
+    fable: EngineVoice | UnsetType = UNSET
+    onyx: EngineVoice | UnsetType = UNSET
+    nova: EngineVoice | UnsetType = UNSET
+    sage: EngineVoice | UnsetType = UNSET
+    shimmer: EngineVoice | UnsetType = UNSET
+    verse: EngineVoice | UnsetType = UNSET
+    marin: EngineVoice | UnsetType = UNSET
+    cedar: EngineVoice | UnsetType = UNSET
+
+
+@put("/api/openai-voicemap", status_code=200)
+async def alltalk_voicemap(
+    route_context: NamedDependency[RouteContext],
+    voice_mapping_lock: NamedDependency[asyncio.Lock],
+    data: JSONBody[OpenAIVoiceMap],
+    model: FromQuery[str] = "tts-1",
+) -> VoiceMapping:
+    """AllTalk's remap, as an alias of the mapping edit on the instance ``model`` routes to.
+
+    AllTalk remaps its one loaded engine; here that is the instance ``tts-1`` speaks with,
+    or the one ``?model=`` names. Answers that instance's mapping, as the edit does.
+    """
+    instance = route_context.tts(model).name
+    edits = [
+        MappingEdit(instance=instance, voice=field, engine_voice=value)
+        for field in data.__struct_fields__
+        if isinstance(value := getattr(data, field), str)
+    ]
+    changed = await apply_edits(
+        route_context.config, route_context.state, voice_mapping_lock, edits, listed=False
+    )
+    return changed or {instance: dict(live_mapping(route_context.config).get(instance, {}))}
+
+
 class VoiceRoutes(InitPluginProtocol):
     """Adds the voice routes to the app."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the handlers; ``/v1`` gives them API-key checks and the error envelope."""
-        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping])
+        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping, alltalk_voicemap])
         lock = asyncio.Lock()  # one per app, as the live mapping is
         app_config.dependencies[MAPPING_LOCK] = Provide(lambda: lock, sync_to_thread=False)
         app_config.lifespan.append(shared.following)  # after the core's: the store is started

@@ -6,7 +6,7 @@ Litestar app, so router 404/405s get a request id and an access line too; the te
 layer, inside it, is there only when metrics or traces are on; the drain layer refuses and
 ends requests at shutdown, inside both, so its 503s are logged and counted. Auth is a
 Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers) and covers
-HTTP and WebSocket routes under ``/v1``.
+HTTP and WebSocket routes under ``/v1`` (and the other ``PROTECTED_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 WS_KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."
 HTTP_413 = 413
-PROTECTED_PREFIXES = ("/v1", "/-/", "/docs")
+# ``/api/``: routes of servers voxgate replaces, under their own paths (AllTalk's remap)
+PROTECTED_PREFIXES = ("/v1", "/-/", "/docs", "/api/")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -370,6 +370,35 @@ async def test_upstream_4xx_passes_through(chat_plugins, fake_upstream, stream):
     assert "CHAT_COMPLETION_API_KEY" in denied.value.message
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_404_from_a_base_url_without_a_path_suggests_v1(
+    chat_plugins, fake_upstream, stream
+):
+    """speaches' Ollama example: ``CHAT_COMPLETION_BASE_URL=http://localhost:11434``."""
+    root = fake_upstream.url.removesuffix("/v1").replace("http://", "http://user:secret@")
+    for base_url in (root, root + "/"):
+        async with openai_client(chat_toml(base_url), chat_plugins) as client:
+            with pytest.raises(openai.NotFoundError) as caught:
+                await client.chat.completions.create(
+                    model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=stream
+                )
+        shown = root.replace("user:secret@", "***@")
+        assert caught.value.body["message"] == (
+            f"no such route (voxgate sent POST {shown}/chat/completions; OpenAI-compatible "
+            f"servers usually serve it under /v1: set the base URL (CHAT_COMPLETION_BASE_URL "
+            f"or `base_url`) to {shown}/v1)"
+        )
+
+
+async def test_a_404_from_a_base_url_with_a_path_is_passed_as_it_is(chat_plugins, fake_upstream):
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(
+                model="fail-404", messages=[{"role": "user", "content": "Hi"}]
+            )
+    assert "/v1" not in caught.value.message
+
+
 async def test_upstream_failures_are_502_and_504(chat_plugins, fake_upstream):
     async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
         with pytest.raises(openai.InternalServerError) as failed:

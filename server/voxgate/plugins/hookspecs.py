@@ -128,8 +128,9 @@ def map_voice(voice: str, model: str, engine: str, config: ServerConfig) -> Voic
     """Turn a requested voice (an OpenAI name such as ``alloy``, or an engine id) into a choice.
 
     Called per speech request, before the first byte. Firstresult. ``engine`` is the instance
-    name. Default (``trylast``, the voices plugin): the ``[voices.<instance>]`` mapping, then
-    engine-native ids. ``None`` everywhere means 400 with ``param: "voice"``.
+    name; ``voice`` is ``""`` when the request asks for the instance's default voice. Default
+    (``trylast``, the voices plugin): the ``[voices.<instance>]`` mapping, then engine-native
+    ids. ``None`` everywhere means 400 with ``param: "voice"``.
     """
 
 
