@@ -49,6 +49,8 @@ from voxgate.plugins import hookimpl
 from voxgate.redaction import redact_url, redact_urls
 from voxgate.schema import ConfigBase, ConfigProblem
 from voxgate.services.sentences import SentenceBuffer
+from voxgate.state import StateStore, StateUnavailableError
+from voxgate.state.memory import MemoryConfig, MemoryStore
 
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
@@ -68,6 +70,8 @@ __all__ = [
     "EngineHandle",
     "GatewayTimeoutError",
     "InvalidRequestError",
+    "MemoryConfig",
+    "MemoryStore",
     "ModelNotFoundError",
     "ModelSourceContext",
     "ModelSourceError",
@@ -83,6 +87,8 @@ __all__ = [
     "ServerConfig",
     "ServiceUnavailableError",
     "SpeechOptions",
+    "StateStore",
+    "StateUnavailableError",
     "SttCapabilities",
     "SttEngine",
     "Task",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from voxgate.engines.base import Segment
     from voxgate.engines.pool import EngineInstance
     from voxgate.runtime import Runtime
+    from voxgate.state import StateStore
 
 E_co = TypeVar("E_co", bound=EngineBase, covariant=True)
 
@@ -112,6 +113,14 @@ class RouteContext:
     def config(self) -> ServerConfig:
         """The validated configuration this app runs (read-only)."""
         return self._runtime.config
+
+    @property
+    def state(self) -> StateStore:
+        """The app's shared state store (``[state] url``): what replicas must agree on goes here.
+
+        Its methods raise ``StateUnavailableError`` (503) while it cannot be reached.
+        """
+        return self._runtime.state_store
 
     def tts(self, model: str) -> EngineHandle[TtsEngine]:
         """The TTS instance serving an OpenAI model id; 404 ``model_not_found`` if none."""

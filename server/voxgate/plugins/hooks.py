@@ -14,6 +14,7 @@ import msgspec
 from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine, VoiceChoice
 from voxgate.plugins.registry import Category, PluginError, Registry, check_component
 from voxgate.schema import ConfigProblem
+from voxgate.state import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +45,7 @@ _COMPONENT_HOOKS: tuple[tuple[str, Category, type], ...] = (
     ("register_tts_engines", "tts", TtsEngine),
     ("register_transcoders", "transcoder", Transcoder),
     ("register_chat_proxies", "chat", ChatProxy),
+    ("register_state_stores", "state", StateStore),
 )
 
 
@@ -81,6 +83,9 @@ class Hooks:
             ) -> None:
                 kind = check_component(cls, _base, _c, owner)
                 registry.claim(_c, kind, owner)
+                if _c == "state":
+                    for scheme in sorted(getattr(cls, "schemes", ())):
+                        registry.claim("state_scheme", scheme, owner)
                 _table[kind] = cls
 
             self._call_each(hook_name, "register", register_component)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from voxgate.models.sources import ModelSourceContext
     from voxgate.schema import ConfigProblem
+    from voxgate.state import StateStore
 
 
 @hookspec
@@ -85,6 +86,16 @@ def register_chat_proxies(register: Callable[[type[ChatProxy]], None]) -> None:
 
     Called once at start-up. Not firstresult. ``[chat.<name>] kind`` selects one. Default:
     nothing is registered.
+    """
+
+
+@hookspec
+def register_state_stores(register: Callable[[type[StateStore]], None]) -> None:
+    """Register shared-state store classes: ``register(RedisStore)`` per kind.
+
+    Called once at start-up. Not firstresult. The URL scheme of ``[state] url`` picks the kind
+    whose ``schemes`` holds it; a kind or scheme registered twice fails naming both plugins.
+    Default: the built-in ``state`` plugin registers ``memory`` and ``redis``.
     """
 
 
