@@ -360,7 +360,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
             token = bearer_token(scope)
             presented = [token] if token else []
         if len(presented) == 1 and presented[0].startswith(CLIENT_SECRET_PREFIX):
-            error = self._client_secret(scope, presented[0], protected=protected)
+            error = await self._client_secret(scope, presented[0], protected=protected)
             if error is None:
                 await next_app(scope, receive, send)
             elif scope["type"] == ScopeType.WEBSOCKET:
@@ -386,9 +386,9 @@ class ApiKeyMiddleware(ASGIMiddleware):
             return
         raise error
 
-    def _client_secret(
+    async def _client_secret(
         self, scope: Scope, value: str, *, protected: bool
-    ) -> AuthenticationError | None:
+    ) -> OpenAIError | None:
         """An ``ek_…`` secret: valid on Realtime connections only; its grant goes in the scope.
 
         It is checked even when no keys are configured, since it carries the session's
@@ -401,7 +401,11 @@ class ApiKeyMiddleware(ASGIMiddleware):
                 "Client secrets authenticate Realtime connections only (the WebSocket and "
                 "WebRTC calls); use an API key here.",
             )
-        secret = self.client_secrets.resolve(value) if self.client_secrets else None
+        try:
+            store = self.client_secrets
+            secret = await store.resolve(value) if store is not None else None
+        except OpenAIError as exc:  # the shared state is down: 503, not "unknown secret"
+            return exc
         if secret is None:
             return AuthenticationError("The client secret is unknown or has expired.")
         scope.setdefault("state", {})[CLIENT_SECRET_SCOPE_KEY] = secret

@@ -20,6 +20,7 @@ import voxgate_pyav
 from tests.api.conftest import conversation_toml
 from voxgate.errors import RateLimitError
 from voxgate.services.realtime.client_secrets import ClientSecretStore
+from voxgate.state.memory import MemoryConfig, MemoryStore
 from voxgate.testing import build_test_app
 
 pytestmark = pytest.mark.filterwarnings(
@@ -144,19 +145,20 @@ def test_an_unknown_secret_is_refused_at_the_handshake(server):
     assert b"unknown or has expired" in info.value.response.body
 
 
-def test_secrets_are_kept_hashed_expire_and_are_capped():
+async def test_secrets_are_kept_hashed_expire_and_are_capped():
     now = [1000.0]
-    store = ClientSecretStore(limit=2, clock=lambda: now[0])
-    value, secret = store.mint({"type": "realtime"}, ttl_seconds=10)
-    assert value not in repr(store.__dict__)  # only its hash is kept
-    assert store.resolve(value) == secret
-    store.mint({"type": "realtime"}, ttl_seconds=60)
+    state = MemoryStore(MemoryConfig(), None, url="memory://")
+    store = ClientSecretStore(state, limit=2, clock=lambda: now[0])
+    value, secret = await store.mint({"type": "realtime"}, ttl_seconds=10)
+    assert value not in repr(state.__dict__)  # only its hash is kept
+    assert await store.resolve(value) == secret
+    await store.mint({"type": "realtime"}, ttl_seconds=60)
     with pytest.raises(RateLimitError, match="live client secrets"):
-        store.mint({"type": "realtime"}, ttl_seconds=60)
+        await store.mint({"type": "realtime"}, ttl_seconds=60)
     now[0] += 10
-    assert store.resolve(value) is None  # expired
-    store.mint({"type": "realtime"}, ttl_seconds=60)  # the expired one freed its place
-    assert len(store) == 2
+    assert await store.resolve(value) is None  # expired
+    await store.mint({"type": "realtime"}, ttl_seconds=60)  # the expired one freed its place
+    assert store.alive() == 2
 
 
 def test_a_browser_presents_the_secret_as_a_subprotocol(server):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SPEECH = {"model": "tts-1", "input": "Hello there.", "voice": "tone", "response_format": "wav"}
 REMAP = {"instance": "tone", "voice": "alloy", "engine_voice": "low"}
+SECRET = {"session": {"type": "transcription"}}
 
 
 def with_state(toml: str, url: str) -> str:
@@ -70,6 +71,14 @@ async def test_without_the_store_only_what_needs_it_fails(chat_plugins, fake_ups
             await client.post("/v1/chat/completions", json={"model": "m", "messages": earlier})
         )
         assert fake_upstream.requests == [], "refused before the upstream was asked"
+        minted = await client.post("/v1/realtime/client_secrets", json=SECRET)
+        assert_unavailable(minted)
+        call = await client.post(
+            "/v1/realtime/calls",
+            content=b"v=0",
+            headers={"Authorization": "Bearer ek_anything", "Content-Type": "application/sdp"},
+        )
+        assert_unavailable(call)  # not "unknown secret": the store could not be asked
         # needs nothing shared: works
         text = await client.post("/v1/chat/completions", json={"model": "m", "messages": hello})
         assert text.status_code == 200, text.text
@@ -109,6 +118,16 @@ async def test_two_apps_on_one_redis_share_state(chat_plugins, fake_upstream, re
             return mapping["tone"].get("alloy") == "low"
 
         await _until(remapped, timeout=1.0)
+        # a client secret minted on one opens realtime connections on the other
+        minted = await one.post("/v1/realtime/client_secrets", json=SECRET)
+        assert minted.status_code == 200, minted.text
+        bearer = {"Authorization": f"Bearer {minted.json()['value']}"}
+        sdp = {**bearer, "Content-Type": "application/sdp"}
+        call = await two.post("/v1/realtime/calls", content=b"not an offer", headers=sdp)
+        assert call.status_code == 400, "past authentication: only the offer is refused"
+        unknown = {"Authorization": "Bearer ek_unknown", "Content-Type": "application/sdp"}
+        refused = await two.post("/v1/realtime/calls", content=b"not an offer", headers=unknown)
+        assert refused.status_code == 401
         # a reply's audio id from one is resolved by the other
         spoken = {"modalities": ["text", "audio"], "audio": {"voice": "tone", "format": "wav"}}
         hello = [{"role": "user", "content": "Hi"}]

@@ -40,6 +40,6 @@ async def create_client_secret(
     config = session_config.initial(kind, model if isinstance(model, str) else DEFAULT_MODEL)
     config = session_config.apply_update(config, session)
     await check_config(runtime, config)
-    value, secret = client_secrets.store_of(runtime).mint({**session, "type": kind}, ttl)
+    value, secret = await client_secrets.store_of(runtime).mint({**session, "type": kind}, ttl)
     shown = session_config.render(config, beta=False) | {"expires_at": secret.expires_at}
     return {"value": value, "expires_at": secret.expires_at, "session": shown}

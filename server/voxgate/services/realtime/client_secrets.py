@@ -5,17 +5,21 @@ its sessions with the session configuration it was minted with, and serves any n
 sessions until it expires. Only a hash of each secret is kept, so the store (and a dump of
 it) never holds a usable credential; the number alive at once is capped.
 
-The store is a narrow interface (``mint``, ``resolve``) over plain JSON-able records, so a
-shared store (Redis) can replace the in-memory one without touching its callers.
+Records live in the server's shared state (``[state]``: one process's memory, or Redis
+for several replicas), keyed by the hash and expiring with the secret, so a secret minted on
+one replica opens sessions on every other. The cap counts the secrets this process minted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from voxgate.errors import InvalidRequestError, RateLimitError
 
@@ -25,14 +29,16 @@ if TYPE_CHECKING:
     from litestar.types import Scope
 
     from voxgate.runtime import Runtime
+    from voxgate.state import StateStore
 
 PREFIX = "ek_"
 DEFAULT_TTL_SECONDS = 600  # OpenAI's default: 10 minutes
 MIN_TTL_SECONDS = 10
 MAX_TTL_SECONDS = 7200  # OpenAI's limit: 2 hours
-LIMIT = 10_000  # secrets alive at once
+LIMIT = 1000  # secrets this process minted alive at once (the memory store keeps 4096)
 SCOPE_KEY = "client_secret"  # where the auth middleware leaves the resolved secret
 _STATE_KEY = "client_secrets"
+NAMESPACE = "realtime.client_secrets"
 
 
 @dataclass(frozen=True)
@@ -55,17 +61,20 @@ class ClientSecret:
 
 
 class ClientSecretStore:
-    """Hashed secrets in memory; expired ones are forgotten as new ones are minted."""
+    """Hashed secrets in the shared state, each expiring with its secret."""
 
-    def __init__(self, limit: int = LIMIT, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, state: StateStore, limit: int = LIMIT, clock: Callable[[], float] = time.time
+    ) -> None:
         self.limit = limit
+        self._state = state
         self._clock = clock
-        self._secrets: dict[str, ClientSecret] = {}
+        self._expiries: list[float] = []  # heap of the secrets this process minted
 
-    def mint(self, session: dict[str, Any], ttl_seconds: int) -> tuple[str, ClientSecret]:
+    async def mint(self, session: dict[str, Any], ttl_seconds: int) -> tuple[str, ClientSecret]:
         """A new secret for ``session``, valid ``ttl_seconds``; 429 when too many are alive."""
         self._forget_expired()
-        if len(self._secrets) >= self.limit:
+        if len(self._expiries) >= self.limit:
             raise RateLimitError(
                 f"This server holds {self.limit} live client secrets; try again when some "
                 "have expired.",
@@ -73,26 +82,34 @@ class ClientSecretStore:
             )
         value = PREFIX + secrets.token_urlsafe(32)
         record = ClientSecret(expires_at=int(self._clock()) + ttl_seconds, session=session)
-        self._secrets[_digest(value)] = record
+        data = msgspec.json.encode({"expires_at": record.expires_at, "session": session})
+        await self._state.set(NAMESPACE, _digest(value), data, ttl=ttl_seconds)
+        heapq.heappush(self._expiries, record.expires_at)
         return value, record
 
-    def resolve(self, value: str) -> ClientSecret | None:
+    async def resolve(self, value: str) -> ClientSecret | None:
         """The live secret ``value`` names; None when unknown or expired."""
-        record = self._secrets.get(_digest(value))
-        if record is None:
+        data = await self._state.get(NAMESPACE, _digest(value))
+        if data is None:
             return None
+        try:
+            raw = msgspec.json.decode(data)
+            record = ClientSecret(expires_at=int(raw["expires_at"]), session=dict(raw["session"]))
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            return None  # not a record this code wrote: treat as unknown
         if record.expires_at <= self._clock():
-            del self._secrets[_digest(value)]
             return None
         return record
 
-    def __len__(self) -> int:
-        return len(self._secrets)
+    def alive(self) -> int:
+        """Secrets minted by this process that have not expired (what the cap counts)."""
+        self._forget_expired()
+        return len(self._expiries)
 
     def _forget_expired(self) -> None:
         now = self._clock()
-        for key in [k for k, v in self._secrets.items() if v.expires_at <= now]:
-            del self._secrets[key]
+        while self._expiries and self._expiries[0] <= now:
+            heapq.heappop(self._expiries)
 
 
 def _digest(value: str) -> str:
@@ -104,7 +121,7 @@ def store_of(runtime: Runtime) -> ClientSecretStore:
     """The app's store (one per runtime)."""
     store = runtime.state.get(_STATE_KEY)
     if not isinstance(store, ClientSecretStore):
-        store = runtime.state[_STATE_KEY] = ClientSecretStore()
+        store = runtime.state[_STATE_KEY] = ClientSecretStore(runtime.state_store)
     return store
 
 
