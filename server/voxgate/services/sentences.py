@@ -208,9 +208,10 @@ class PiecePolicy:
     ("in", "and", "which"…), whichever comes first, from ``first_min_words`` words on; with
     neither by ``first_max_words`` words it ends there (or a word or two before). It never
     ends after a word that leans on the next ("the", "of") or after an abbreviation. Both
-    sides of a cut keep ``first_min_words`` words, so no piece
-    sounds clipped: a first sentence shorter than twice that is said whole. Later pieces pack
-    whole sentences up to ``piece_chars`` for prosody and throughput.
+    sides of a cut keep ``first_min_words`` words, so no piece sounds clipped: a first
+    sentence shorter than twice that is said whole. Later pieces pack whole sentences up to
+    ``piece_chars`` for prosody and throughput. Text without spaces between words (Chinese,
+    Japanese) is one word to this policy: its first sentence goes whole, as before.
     """
 
     first_min_words: int = 3
