@@ -10,8 +10,9 @@ on the first sentence (the first piece before that cut) and on the whole text. S
 side: ``voxgate serve`` with the default config, every engine warmed by a request first
 (Kokoro is not preloaded), then ``/v1/audio/speech`` streamed over HTTP for a 200- and a
 2000-character input, in pcm and mp3. Prints min and median, the ratios to the raw times
-(first byte / raw first piece, total / raw total), the load average before and after, and
-the server's memory with every default engine loaded. Results go in docs/performance.md.
+(first byte / raw first piece, total / raw total), for pcm the longest stall a player
+starting at the first byte would hear, the load average before and after, and the server's
+memory with every default engine loaded. Results go in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -129,15 +130,35 @@ def start_default_server(cache: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def server_run(client: httpx.Client, model: str, text: str, fmt: str) -> tuple[float, float]:
+    first, total, _ = server_stream(client, model, text, fmt)
+    return first, total
+
+
+def server_stream(
+    client: httpx.Client, model: str, text: str, fmt: str
+) -> tuple[float, float, float]:
+    """First byte, total, and (pcm) the longest stall of a player started at the first byte.
+
+    A stall is how far the audio received falls behind real time, between pieces.
+    """
     started = time.perf_counter()
     first = None
+    received = 0
+    stall = 0.0
     body = {"model": model, "voice": "alloy", "input": text, "response_format": fmt}
     with client.stream("POST", "/v1/audio/speech", json=body) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
+            now = time.perf_counter() - started
             if chunk and first is None:
-                first = time.perf_counter() - started
-    return first or 0.0, time.perf_counter() - started
+                first = now
+            if first is not None and fmt == "pcm":
+                stall = max(stall, now - first - received / PCM_BYTES_PER_SECOND)
+                received += len(chunk)
+    return first or 0.0, time.perf_counter() - started, stall
+
+
+PCM_BYTES_PER_SECOND = 2 * 24_000
 
 
 def timed(call: Callable[[], float], runs: int) -> list[float]:
@@ -202,9 +223,10 @@ def main() -> None:
                         whole = timed(lambda r=raw, t=text: r.say(t), runs)
                         totals = {}
                         for fmt in ("pcm", "mp3"):
-                            runs_ = [server_run(client, model, text, fmt) for _ in range(runs)]
+                            runs_ = [server_stream(client, model, text, fmt) for _ in range(runs)]
                             first = [r[0] for r in runs_]
                             total = [r[1] for r in runs_]
+                            stalls = [r[2] for r in runs_]
                             totals[fmt] = statistics.median(total)
                             print(
                                 f"  {name:<18} {label:>4}  {statistics.median(piece):8.3f} "
@@ -213,6 +235,7 @@ def main() -> None:
                                 f"{spread(total)}   "
                                 f"{statistics.median(first) / statistics.median(piece):6.2f}"
                                 f"   {totals[fmt] / statistics.median(whole):14.2f}"
+                                + (f"   stall {spread(stalls)}" if fmt == "pcm" else "")
                             )
                         print(
                             f"  {'':<23} mp3 encoding adds "
