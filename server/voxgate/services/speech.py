@@ -319,7 +319,7 @@ async def speak(
 
     For callers outside an HTTP handler (``RouteContext.speak``): the fields are validated as
     ``POST /v1/audio/speech`` validates its body, the voice is mapped by ``map_voice``, and
-    the first piece (the first sentence) is synthesized before this returns, so every error a
+    the first piece (the first clause) is synthesized before this returns, so every error a
     request gets before its first byte is raised here. Each item is one piece, mono float32
     at the engine's own rate; the next piece synthesizes while the caller sends this one.
     """
