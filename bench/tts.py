@@ -37,7 +37,6 @@ from voxgate.services.sentences import pieces
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable
 
 SHORT = (
     "The library opens early in the morning. Please bring your own card, and return the "
@@ -161,8 +160,22 @@ def server_stream(
 PCM_BYTES_PER_SECOND = 2 * 24_000
 
 
-def timed(call: Callable[[], float], runs: int) -> list[float]:
-    return [call() for _ in range(runs)]
+def interleaved(
+    client: httpx.Client, raw: RawPiper | RawKokoro, model: str, text: str, runs: int
+) -> tuple[list[float], list[float], list[float], dict[str, list[tuple[float, float, float]]]]:
+    """Raw first piece, first sentence, whole text, then the server in pcm and mp3, per run.
+
+    Interleaved, so raw and server timings see the same load on a shared machine.
+    """
+    piece, sentence, whole = [], [], []
+    served: dict[str, list[tuple[float, float, float]]] = {"pcm": [], "mp3": []}
+    for _ in range(runs):
+        piece.append(raw.say(first_piece(text)))
+        sentence.append(raw.say(first_sentence(text)))
+        whole.append(raw.say(text))
+        for fmt, results in served.items():
+            results.append(server_stream(client, model, text, fmt))
+    return piece, sentence, whole, served
 
 
 def spread(values: list[float]) -> str:
@@ -218,12 +231,10 @@ def main() -> None:
                     ):
                         if runs < 1:
                             continue
-                        piece = timed(lambda r=raw, t=text: r.say(first_piece(t)), runs)
-                        sentence = timed(lambda r=raw, t=text: r.say(first_sentence(t)), runs)
-                        whole = timed(lambda r=raw, t=text: r.say(t), runs)
+                        piece, sentence, whole, served = interleaved(client, raw, model, text, runs)
                         totals = {}
                         for fmt in ("pcm", "mp3"):
-                            runs_ = [server_stream(client, model, text, fmt) for _ in range(runs)]
+                            runs_ = served[fmt]
                             first = [r[0] for r in runs_]
                             total = [r[1] for r in runs_]
                             stalls = [r[2] for r in runs_]
