@@ -55,6 +55,7 @@ def _reset_fake_counters():
         cls.steps = 0
         cls.closed = 0
     fakes.FakeSttEngine.loads = 0
+    fakes.FakeTtsEngine.said = []
     fakes.FakeSttEngine.last_options = None
     fakes.GATES.clear()
     yield

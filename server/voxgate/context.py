@@ -182,7 +182,7 @@ class RouteContext:
         """Speak ``text`` as ``POST /v1/audio/speech`` would, one piece (sentence) at a time.
 
         ``voice`` is what a request's ``voice`` may be (``alloy``, an engine voice id), mapped
-        by ``map_voice``. The first sentence is synthesized before this returns, so every
+        by ``map_voice``. The first clause is synthesized before this returns, so every
         error a request gets before its first byte is raised here: an unknown model (404),
         an unknown voice or bad input (400 ``InvalidRequestError``), a full queue (429). Each
         item is one piece of mono audio at the engine's own rate; the next piece is being

@@ -23,7 +23,7 @@ import voxgate_openai_upstream
 import voxgate_pyav
 from voxgate.services.sentences import SentenceBuffer
 from voxgate.testing import app_client, openai_client
-from voxgate.testing.fakes import FakeSttEngine
+from voxgate.testing.fakes import FakeSttEngine, FakeTtsEngine
 
 HEARD = "What is the weather like today?"
 CHAT_ENV = ("CHAT_COMPLETION_BASE_URL", "CHAT_COMPLETION_API_KEY", "CHAT_COMPLETION_MODEL")
@@ -284,6 +284,47 @@ async def test_streamed_audio_order(chat_plugins, fake_upstream):
     pcm = b"".join(base64.b64decode(audio(chunks[i])["data"]) for i in data)
     words = len(fake_upstream.reply.split())
     assert len(pcm) / 2 / 24_000 == pytest.approx(0.1 * words, abs=0.01)
+
+
+CLAUSE_FIRST = "The library opens early in the morning on most days of the week. Bring your card."
+
+
+async def test_streamed_reply_speaks_its_first_clause_while_the_llm_writes(
+    chat_plugins, fake_upstream
+):
+    fake_upstream.reply = CLAUSE_FIRST
+    fake_upstream.word_delay = 0.05
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "tone", "format": "pcm16"},
+        "stream": True,
+    }
+    try:
+        async with app_client(chat_toml(fake_upstream.url), chat_plugins) as http:
+            response = await http.post("/v1/chat/completions", json=body)
+    finally:
+        fake_upstream.word_delay = 0.02
+    chunks = stream_events(response.content)[:-1]
+    deltas = [c["choices"][0]["delta"].get("audio", {}) for c in chunks if c["choices"]]
+    first_data = next(i for i, d in enumerate(deltas) if "data" in d)
+    text_before = "".join(d.get("transcript", "") for d in deltas[:first_data])
+    assert FakeTtsEngine.said[0] == "The library opens early"
+    assert " ".join(FakeTtsEngine.said) == CLAUSE_FIRST
+    assert "week." not in text_before, "spoken before the first sentence was written"
+
+
+async def test_a_whole_reply_is_not_cut_at_its_first_clause(chat_plugins, fake_upstream):
+    fake_upstream.reply = CLAUSE_FIRST
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        await client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "Hi"}],
+            modalities=["text", "audio"],
+            audio={"voice": "tone", "format": "wav"},
+        )
+    assert FakeTtsEngine.said == [CLAUSE_FIRST], "nothing is sent before the whole reply"
 
 
 async def test_streamed_audio_through_the_sdk(chat_plugins, fake_upstream):

@@ -365,15 +365,21 @@ async def _transcript(
 # -- spoken replies -------------------------------------------------------------------------
 
 
-def speech_job(template: speech.SpeechJob, text: str) -> speech.SpeechJob:
-    """The template filled with one reply's text."""
+def speech_job(template: speech.SpeechJob, text: str, *, opening: bool) -> speech.SpeechJob:
+    """The template filled with a reply's text; ``opening``: its first clause goes alone."""
     request = msgspec.structs.replace(template.request, input=text)
-    return dataclasses.replace(template, request=request, texts=speech.speakable_pieces(text))
+    return dataclasses.replace(
+        template, request=request, texts=speech.speakable_pieces(text, opening=opening)
+    )
 
 
 async def speak(template: speech.SpeechJob, text: str) -> bytes:
-    """A whole reply, encoded in the requested format."""
-    job = speech_job(template, text)
+    """A whole reply, encoded in the requested format.
+
+    Nothing is sent before the whole reply is spoken, so no first clause is cut off: the
+    reply is said in big pieces only.
+    """
+    job = speech_job(template, text, opening=False)
     if not job.texts:
         return b""
     async with contextlib.aclosing(speech.encoded_pieces(job)) as encoded:
@@ -398,20 +404,24 @@ async def spoken(
 ) -> AsyncGenerator[bytes, None]:
     """Encoded audio for sentences as they arrive (an LLM's stream), until ``None``.
 
-    Sentences that wait while the engine speaks go to it together: a fast LLM costs one
-    synthesis per batch, not one per sentence.
+    The first item is said alone: from a ``SentenceBuffer`` it is the reply's first clause
+    (``FIRST_CLAUSE``), so the first audio waits only for it. Sentences that wait while the
+    engine speaks go to it together: a fast LLM costs one synthesis per batch, not one per
+    sentence.
     """
     done = False
+    first = True
     while not done:
         batch: list[str] = []
         sentence = await sentences.get()
         while sentence is not None:
             batch.append(sentence)
-            if sentences.empty():
+            if first or sentences.empty():
                 break
             sentence = sentences.get_nowait()
         done = sentence is None
-        job = speech_job(template, " ".join(batch))
+        first = False
+        job = speech_job(template, " ".join(batch), opening=False)
         if not job.texts:
             continue
         async with contextlib.aclosing(speech.encoded_pieces(job)) as audio:

@@ -86,13 +86,16 @@ NOTHING_SPEAKABLE = (
 _UNSPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def speakable_pieces(text: str) -> list[str]:
+def speakable_pieces(text: str, *, opening: bool = True) -> list[str]:
     """``text`` in synthesis order, without control characters and pieces with no word.
+
+    ``opening``: the first clause goes alone (see ``sentences.PiecePolicy``).
 
     The rule every engine gets, so ``"...!!!"`` or ``"-"`` is the same 400 on each, rather
     than silence from one, noise from another and a failed engine run from a third.
     """
-    return [piece for piece in pieces(_UNSPEAKABLE.sub(" ", text)) if _has_word(piece)]
+    cleaned = _UNSPEAKABLE.sub(" ", text)
+    return [piece for piece in pieces(cleaned, opening=opening) if _has_word(piece)]
 
 
 def _has_word(text: str) -> bool:
@@ -387,7 +390,7 @@ async def speak(
 
     For callers outside an HTTP handler (``RouteContext.speak``): the fields are validated as
     ``POST /v1/audio/speech`` validates its body, the voice is mapped by ``map_voice``, and
-    the first piece (the first sentence) is synthesized before this returns, so every error a
+    the first piece (the first clause) is synthesized before this returns, so every error a
     request gets before its first byte is raised here. Each item is one piece, mono float32
     at the engine's own rate; the next piece synthesizes while the caller sends this one.
     """
