@@ -47,7 +47,6 @@ from voxgate.wire.chat import (
     InputAudio,
     MessageAudio,
 )
-from voxgate.wire.speech import SpeechRequest
 from voxgate.wire.transcription import TranscriptionRequest
 
 if TYPE_CHECKING:
@@ -211,15 +210,14 @@ def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob
         )
     # a stream carries 24 kHz pcm16 whatever the format asked (as OpenAI's does)
     response_format = "pcm" if request.stream else SPEECH_FORMATS[audio.format]
-    template = SpeechRequest(
-        model=request.speech_model,
-        input=".",
-        voice=audio.voice,
-        response_format=response_format,  # type: ignore[arg-type]
-    )
     renames = {"model": "speech_model", "voice": "audio.voice", "response_format": "audio.format"}
     with params_renamed(renames):
-        return speech.plan_voice(runtime, template)
+        return speech.voice_template(
+            runtime,
+            model=request.speech_model,
+            voice=audio.voice,
+            response_format=response_format,  # type: ignore[arg-type]
+        )
 
 
 def _messages(

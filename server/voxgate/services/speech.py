@@ -37,6 +37,8 @@ from voxgate.wire.speech import (
     CONTENT_TYPES,
     AudioDelta,
     AudioDone,
+    CustomVoice,
+    SpeechFormat,
     SpeechRequest,
     SpeechUsage,
     encode_event,
@@ -109,6 +111,24 @@ def plan(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     if not texts:
         raise InvalidRequestError(NOTHING_SPEAKABLE, param="input")
     return replace(job, texts=texts)
+
+
+def voice_template(
+    runtime: Runtime,
+    *,
+    model: str,
+    voice: str | CustomVoice,
+    response_format: SpeechFormat = "pcm",
+    speed: float = 1.0,
+) -> SpeechJob:
+    """A template for replies that come later (chat, realtime), checked as ``plan`` checks.
+
+    Its ``texts`` are empty; ``chat_audio.speech_job`` fills them with each reply's text.
+    """
+    request = SpeechRequest(
+        model=model, input="", voice=voice, response_format=response_format, speed=speed
+    )
+    return plan_voice(runtime, request)
 
 
 def plan_voice(runtime: Runtime, request: SpeechRequest) -> SpeechJob:

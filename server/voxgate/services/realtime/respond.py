@@ -32,7 +32,6 @@ from voxgate.services.realtime import tools
 from voxgate.services.realtime.events import Content, Item, function_call, new_id
 from voxgate.services.sentences import SentenceBuffer
 from voxgate.wire import realtime_events as wire
-from voxgate.wire.speech import SpeechRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,20 +49,15 @@ SPEECH_RATE = 24_000
 
 def speech_template(runtime: Runtime, config: SessionConfig) -> speech.SpeechJob:
     """The session's speech model, voice and speed, checked as ``/v1/audio/speech`` checks them."""
-    request = SpeechRequest(
-        model=config.speech_model,
-        input=".",
-        voice=config.voice,
-        response_format="pcm",
-        speed=config.speed,
-    )
     renames = {
         "model": "session.speech_model",
         "voice": "session.audio.output.voice",
         "speed": "session.audio.output.speed",
     }
     with params_renamed(renames):
-        return speech.plan_voice(runtime, request)
+        return speech.voice_template(
+            runtime, model=config.speech_model, voice=config.voice, speed=config.speed
+        )
 
 
 def response_config(config: SessionConfig, params: dict[str, Any]) -> SessionConfig:
