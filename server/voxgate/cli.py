@@ -81,7 +81,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file without loading any engine; print a summary or every problem."""
     _, config = prepare(args.file)
     counts = ", ".join(
-        f"{len(config.instances_for(task))} {task}" for task in ("stt", "tts", "chat")
+        f"{len(config.instances_for(task))} {task}" for task in ("stt", "tts", "chat", "diarize")
     )
     keys = config.api_keys()
     print(f"OK: {config.source}")
@@ -144,7 +144,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _targets(route: ModelRoute) -> str:
-    targets = (f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t))
+    tasks = ("stt", "tts", "chat", "diarize")
+    targets = (f"{t}={getattr(route, t)}" for t in tasks if getattr(route, t))
     return ", ".join(targets)
 
 

@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 
     import msgspec
 
-    from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine
+    from voxgate.engines.base import ChatProxy, Diarizer, SttEngine, Transcoder, TtsEngine
     from voxgate.models.sources import ModelSourceContext
 
-Category = Literal["stt", "tts", "transcoder", "chat", "model_source", "settings"]
+Category = Literal["stt", "tts", "diarize", "transcoder", "chat", "model_source", "settings"]
 
 CATEGORY_LABELS: dict[Category, str] = {
     "stt": "STT engine kind",
     "tts": "TTS engine kind",
+    "diarize": "diarizer kind",
     "transcoder": "transcoder kind",
     "chat": "chat proxy kind",
     "model_source": "model source scheme",
@@ -41,6 +42,7 @@ class Registry:
 
     stt: dict[str, type[SttEngine]] = field(default_factory=dict)
     tts: dict[str, type[TtsEngine]] = field(default_factory=dict)
+    diarize: dict[str, type[Diarizer]] = field(default_factory=dict)
     transcoder: dict[str, type[Transcoder]] = field(default_factory=dict)
     chat: dict[str, type[ChatProxy]] = field(default_factory=dict)
     model_source: dict[str, Callable[[str, ModelSourceContext], Path]] = field(default_factory=dict)
