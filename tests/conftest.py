@@ -56,6 +56,9 @@ def _reset_fake_counters():
         cls.closed = 0
     fakes.FakeSttEngine.loads = 0
     fakes.FakeSttEngine.last_options = None
+    fakes.FakeDiarizer.fed_samples = 0
+    fakes.FakeDiarizer.largest_block = 0
+    fakes.FakeDiarizer.last_options = None
     fakes.GATES.clear()
     yield
     for gate in fakes.GATES.values():

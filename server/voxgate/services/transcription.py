@@ -599,6 +599,7 @@ def render(
     body: msgspec.Struct
     if fmt == "diarized_json" and diarized is not None:
         body = TranscriptionDiarized(
+            task="transcribe",
             duration=_r(duration),
             text=text,
             segments=align(segments, diarized.turns or [], diarized.known),

@@ -161,7 +161,7 @@ class DiarizedSegment(
 class TranscriptionDiarized(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """``response_format=diarized_json``: who said what, when."""
 
-    task: Literal["transcribe"] = "transcribe"
+    task: Literal["transcribe"]  # required: omit_defaults would drop a default
     duration: float
     text: str
     segments: list[DiarizedSegment]
