@@ -20,6 +20,8 @@ from voxgate import (
     DiarizeOptions,
     Diarizer,
     InvalidRequestError,
+    ModelSourceError,
+    ServiceUnavailableError,
     hookimpl,
 )
 
@@ -97,7 +99,16 @@ class Ge2eDiarizer(Diarizer[Ge2eConfig]):
 
         from voxgate_diarize.ge2e import Ge2eEncoder  # noqa: PLC0415
 
-        path = self.context.model_path(self.config.model)
+        try:
+            path = self.context.model_path(self.config.model)
+        except ModelSourceError as exc:
+            # the default install lacks the weights' package: say how to add it (503, not 500)
+            raise ServiceUnavailableError(
+                f"Speaker diarization is not installed ({self.config.model}: {exc}). Its GE2E "
+                "weights ship in the `resemblyzer` package: `pip install --no-deps "
+                "resemblyzer==0.1.4` adds them (17 MB, no torch), as does `pip install "
+                "voxgate[diarize]`."
+            ) from None
         checkpoint = path / "pretrained.pt" if path.is_dir() else path
         self._encoder: Ge2eEncoder | None = Ge2eEncoder(checkpoint)
         options = VadOptions(

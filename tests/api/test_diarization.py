@@ -182,6 +182,18 @@ async def test_known_speakers_are_ignored_by_models_without_a_diarizer(sdk):
     assert result.text
 
 
+async def test_a_diarizer_that_cannot_load_says_why_with_a_503(plugins):
+    toml = TOML + 'unavailable = "Speaker diarization is not installed."\n'
+    async with openai_client(toml, plugins) as client:
+        with pytest.raises(openai.InternalServerError) as info:
+            await client.audio.transcriptions.create(
+                model=DIARIZE, file=AUDIO, response_format="diarized_json"
+            )
+    assert info.value.status_code == 503
+    assert info.value.body["message"] == "Speaker diarization is not installed."
+    assert info.value.body["code"] == "service_unavailable"
+
+
 async def test_diarizers_are_no_model_ids(plugins):
     async with app_client(TOML, plugins) as http:
         ids = [m["id"] for m in (await http.get("/v1/models")).json()["data"]]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voxgate import SpeakerTurn
+import voxgate_bundled
+from voxgate import ServiceUnavailableError, SpeakerTurn
+from voxgate.testing.contracts import make_engine
+from voxgate_diarize import Ge2eDiarizer
 from voxgate_diarize.session import Ge2eSession, Settings
 
 RATE = 16_000
@@ -129,3 +132,11 @@ def test_silence_has_no_turns():
     session = Ge2eSession(SignEncoder(), speech, settings(), [])
     assert run(np.zeros(5 * RATE, dtype=np.float32), session) == []
     assert isinstance(SpeakerTurn(start=0, end=1, speaker="x"), SpeakerTurn)
+
+
+def test_without_the_weights_package_loading_is_a_503_saying_what_to_install(tmp_path):
+    diarizer = make_engine(
+        Ge2eDiarizer, {"model": "pkg:no-such-model"}, [voxgate_bundled], tmp_path
+    )
+    with pytest.raises(ServiceUnavailableError, match="pip install --no-deps resemblyzer"):
+        diarizer.load()

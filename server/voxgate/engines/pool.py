@@ -87,6 +87,11 @@ class EngineInstance(Generic[E]):
             try:
                 with self.telemetry.loading(self.name):
                     engine = await loop.run_in_executor(self.executor, self._create_and_load)
+            except OpenAIError as exc:  # the engine's own words for the client (a 503 saying why)
+                self.state = "failed"
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.warning("engine load refused", instance=self.name, error=str(exc))
+                raise
             except Exception as exc:
                 self.state = "failed"
                 self.load_error = f"{type(exc).__name__}: {exc}"

@@ -37,7 +37,7 @@ from voxgate.engines.base import (
     Word,
 )
 from voxgate.engines.windows import shift_segment, windows
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import InvalidRequestError, ServiceUnavailableError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase
 
@@ -292,6 +292,7 @@ class FakeDiarizerConfig(ConfigBase):
 
     turn_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.5
     labels: list[str] = msgspec.field(default_factory=lambda: ["spk0", "spk1"])
+    unavailable: str | None = None  # load() refuses with this 503 message
 
 
 class FakeDiarizer(Diarizer[FakeDiarizerConfig]):
@@ -308,6 +309,8 @@ class FakeDiarizer(Diarizer[FakeDiarizerConfig]):
     last_options: DiarizeOptions | None = None
 
     def load(self) -> None:
+        if self.config.unavailable:
+            raise ServiceUnavailableError(self.config.unavailable)
         self.loaded = True
 
     def session(self, options: DiarizeOptions) -> DiarizationSession:
