@@ -86,7 +86,7 @@ _MIN_REGION_SECONDS = 0.3
 
 
 class Ge2eDiarizer(Diarizer[Ge2eConfig]):
-    """VAD, GE2E embeddings per window, clustering; everything on numpy and onnxruntime."""
+    """Kind `ge2e`: who spoke when, offline, without torch (Silero VAD, GE2E, clustering)."""
 
     kind: ClassVar[str] = "ge2e"
 
