@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from conversations import Voices, script, speak  # noqa: E402
-from der import der  # noqa: E402
+from der import der, der_parts  # noqa: E402
 
 import voxgate_bundled  # noqa: E402
 from voxgate import DiarizeOptions, PcmAudio, TranscribeOptions  # noqa: E402
@@ -88,6 +88,12 @@ def transcribe(whisper: Any, audio: PcmAudio) -> tuple[list[Any], float]:
     return segments, time.perf_counter() - started
 
 
+def _confusion(reference: list[Any], hypothesis: list[Any]) -> float:
+    """Speech given to the wrong speaker, as a share of all speech: DER without timing."""
+    parts = der_parts(reference, hypothesis)
+    return parts["confusion"] / parts["total"]
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -97,7 +103,7 @@ def main() -> None:
     parser.add_argument("--per-set", type=int, default=2, help="conversations per speaker count")
     parser.add_argument("--turns", type=int, default=12, help="turns per conversation")
     parser.add_argument("--hop", type=float, default=0.8, help="ge2e hop_seconds")
-    parser.add_argument("--threshold", type=float, default=0.3, help="ge2e threshold")
+    parser.add_argument("--threshold", type=float, default=0.4, help="ge2e threshold")
     parser.add_argument("--hour", action="store_true", help="also diarize an hour")
     parser.add_argument("--cache", type=Path, default=None, help="keep generated audio here")
     args = parser.parse_args()
@@ -112,8 +118,11 @@ def main() -> None:
     )
     whisper.load()
     print(f"# {platform.processor() or platform.machine()}, ge2e {config}")
-    print("| speakers | audio s | DER turns | DER segments | found | diarize s | whisper s |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| speakers | audio s | DER turns | DER segments | confusion | found | diarize s "
+        "| whisper s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     results: dict[int, list[dict[str, float]]] = {}
     for conv in convs:
         turns, seconds = diarize(diarizer, conv["audio"])
@@ -125,6 +134,7 @@ def main() -> None:
             "audio": conv["audio"].duration,
             "der_turns": der(conv["turns"], hyp_turns),
             "der_segments": der(conv["turns"], hyp_segments),
+            "confusion": _confusion(conv["turns"], hyp_segments),
             "found": len({t.speaker for t in turns}),
             "seconds": seconds,
             "stt": stt_seconds,
@@ -132,14 +142,15 @@ def main() -> None:
         results.setdefault(conv["speakers"], []).append(row)
         print(
             f"| {conv['speakers']} | {row['audio']:.0f} | {row['der_turns']:.1%} "
-            f"| {row['der_segments']:.1%} | {row['found']} | {seconds:.1f} | {stt_seconds:.1f} |",
+            f"| {row['der_segments']:.1%} | {row['confusion']:.1%} | {row['found']} "
+            f"| {seconds:.1f} | {stt_seconds:.1f} |",
             flush=True,
         )
     print(
-        "\n| speakers | conversations | mean DER (turns) | mean DER (segments) | count right "
-        "| diarize s / audio min | adds to Whisper base |"
+        "\n| speakers | conversations | DER (turns) | DER (segments) | confusion (segments) "
+        "| count right | diarize s / audio min | adds to Whisper base |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for count, rows in results.items():
         minutes = sum(r["audio"] for r in rows) / 60
         diarize_s = sum(r["seconds"] for r in rows)
@@ -147,7 +158,8 @@ def main() -> None:
         right = sum(r["found"] == count for r in rows)
         print(
             f"| {count} | {len(rows)} | {np.mean([r['der_turns'] for r in rows]):.1%} "
-            f"| {np.mean([r['der_segments'] for r in rows]):.1%} | {right}/{len(rows)} "
+            f"| {np.mean([r['der_segments'] for r in rows]):.1%} "
+            f"| {np.mean([r['confusion'] for r in rows]):.1%} | {right}/{len(rows)} "
             f"| {diarize_s / minutes:.1f} | {diarize_s / stt_s:.0%} |"
         )
     if args.hour:

@@ -48,7 +48,7 @@ class Ge2eConfig(ConfigBase):
             description="Cosine distance under which two groups of windows are one speaker "
             "(lower: more speakers).",
         ),
-    ] = 0.3
+    ] = 0.4
     window_seconds: Annotated[
         float, msgspec.Meta(ge=0.5, le=4.0, description="Audio per speaker embedding.")
     ] = 1.6

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from voxgate_diarize.ge2e import Ge2eEncoder
 
+_FULL_WINDOW_SECONDS = 1.0  # windows at least this long decide who the speakers are
+_MIN_TO_CLUSTER = 2
 _JOIN_GAP = 0.5  # seconds: one speaker's turns this close are one turn
 _MAX_LINKAGE = 1500  # windows clustered directly; beyond, a sample is (memory ~ n^2)
 
@@ -114,8 +116,15 @@ class Ge2eSession(DiarizationSession):
 
     def _cluster(self, vectors: NDArray[np.float32]) -> list[str]:
         """A speaker label per window: a known name, or ``"0"``, ``"1"``, ... for the others."""
-        ids = _agglomerate(vectors, self._s.threshold, self._s.max_speakers)
         durations = np.array([end - start for start, end in self._spans])
+        # short windows ("yes") embed noisily: they join the speakers the long ones define
+        full = durations >= _FULL_WINDOW_SECONDS
+        if full.sum() >= _MIN_TO_CLUSTER:
+            found = _agglomerate(vectors[full], self._s.threshold, self._s.max_speakers)
+            ids = _nearest(vectors, vectors[full], found)
+            ids[full] = found
+        else:
+            ids = _agglomerate(vectors, self._s.threshold, self._s.max_speakers)
         ids = _absorb_small(vectors, ids, durations, self._s.min_speaker_seconds)
         names = self._name_clusters(vectors, ids)
         return [names[i] for i in ids]
@@ -173,9 +182,16 @@ def _agglomerate(
     if max_speakers is not None and ids.max() + 1 > max_speakers:
         ids = fcluster(tree, t=max_speakers, criterion="maxclust") - 1
     if sample is not vectors:
-        centroids = np.stack([_unit(sample[ids == c].mean(axis=0)) for c in range(ids.max() + 1)])
-        ids = np.argmax(vectors @ centroids.T, axis=1)
+        ids = _nearest(vectors, sample, ids)
     return np.asarray(ids)
+
+
+def _nearest(
+    vectors: NDArray[np.float32], members: NDArray[np.float32], ids: NDArray[Any]
+) -> NDArray[Any]:
+    """For each of ``vectors``, the cluster (of ``members`` labelled ``ids``) it is closest to."""
+    centroids = np.stack([_unit(members[ids == c].mean(axis=0)) for c in range(ids.max() + 1)])
+    return np.asarray(np.argmax(vectors @ centroids.T, axis=1))
 
 
 def _absorb_small(

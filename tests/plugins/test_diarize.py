@@ -95,6 +95,15 @@ def test_a_short_stray_cluster_joins_its_nearest_speaker():
     assert {t.speaker for t in turns} == {"0", "1"}, "the 0.5 s odd voice is no third speaker"
 
 
+def test_short_windows_join_the_speakers_that_long_windows_define():
+    # three 0.6 s turns of an odd-sounding "yes": 1.8 s in all, yet no speaker of their own
+    samples, _ = conversation(
+        [(0.5, 3.0), (0.9, 0.6), (-0.5, 3.0), (0.9, 0.6), (0.5, 3.0), (0.9, 0.6), (-0.5, 3.0)]
+    )
+    turns = run(samples, Ge2eSession(SignEncoder(), speech, settings(), []))
+    assert {t.speaker for t in turns} == {"0", "1"}
+
+
 def test_speech_running_past_a_block_is_embedded_whole_with_the_next_block():
     # the second turn starts 0.2 s before the first 3 s block ends: too short to embed alone
     samples, truth = conversation([(0.5, 2.3), (-0.5, 4.0), (0.5, 3.0)], gap=0.5)
