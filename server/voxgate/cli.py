@@ -80,9 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file without loading any engine; print a summary or every problem."""
     _, config = prepare(args.file)
-    counts = ", ".join(
-        f"{len(config.instances_for(task))} {task}" for task in ("stt", "tts", "chat", "diarize")
-    )
+    tasks = ["stt", "tts", "chat"] + (["diarize"] if config.instances_for("diarize") else [])
+    counts = ", ".join(f"{len(config.instances_for(task))} {task}" for task in tasks)
     keys = config.api_keys()
     print(f"OK: {config.source}")
     print(f"  instances: {counts}")
