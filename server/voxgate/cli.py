@@ -20,7 +20,7 @@ from voxgate.plugins.registry import PluginError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from voxgate.config import ModelRoute, ServerConfig
+    from voxgate.config import ModelRoute, ServerConfig, Task
     from voxgate.plugins.manager import PluginManager
 
 EXIT_CONFIG = 1
@@ -80,7 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file without loading any engine; print a summary or every problem."""
     _, config = prepare(args.file)
-    tasks = ["stt", "tts", "chat"] + (["diarize"] if config.instances_for("diarize") else [])
+    tasks: list[Task] = ["stt", "tts", "chat"]
+    if config.instances_for("diarize"):  # only then: summaries without diarizers stay as they were
+        tasks.append("diarize")
     counts = ", ".join(f"{len(config.instances_for(task))} {task}" for task in tasks)
     keys = config.api_keys()
     print(f"OK: {config.source}")
