@@ -1,15 +1,18 @@
 """TTS latency: voxgate's first byte and total against the raw engines, in the same run.
 
-    python bench/tts.py [--runs 3]
+    python bench/tts.py [--runs 5] [--long-runs 1]
 
 Raw side, in this process with each library's own API and the bundled models: Piper
-(``PiperVoice.synthesize``, which yields one chunk per sentence) and Kokoro
-(``kokoro_onnx.Kokoro.create``). Their "first sentence" time is the time to the first chunk
-(Piper) or to synthesize the first sentence alone (Kokoro, which has no per-sentence stream).
-Server side: ``voxgate serve`` with the default config, ``/v1/audio/speech`` streamed, for a
-200- and a 2000-character input, in pcm and mp3. Prints medians, ratios, the cost of mp3
-encoding and the server's memory with every default engine loaded. Results go in
-docs/performance.md.
+(``PiperVoice.synthesize``) and Kokoro (``kokoro_onnx.Kokoro.create``, text phonemized
+first and timed apart, so the profile shows where the first piece's time goes). Each is
+timed on the first piece voxgate cuts the text into (``PiecePolicy``: the first clause),
+on the first sentence (the first piece before that cut) and on the whole text. Server
+side: ``voxgate serve`` with the default config, every engine warmed by a request first
+(Kokoro is not preloaded), then ``/v1/audio/speech`` streamed over HTTP for a 200- and a
+2000-character input, in pcm and mp3. Prints min and median, the ratios to the raw times
+(first byte / raw first piece, total / raw total), for pcm the longest stall a player
+starting at the first byte would hear, the load average before and after, and the server's
+memory with every default engine loaded. Results go in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from typing import TYPE_CHECKING
 from stt import DATA, peak_rss_mib, resolve_model, serve_until_ready
 from stt_long import rss_mib
 
+from voxgate.services.sentences import pieces
+
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable
 
 SHORT = (
     "The library opens early in the morning. Please bring your own card, and return the "
@@ -72,6 +76,11 @@ def first_sentence(text: str) -> str:
     return text.split(". ", 1)[0] + "."
 
 
+def first_piece(text: str) -> str:
+    """What voxgate synthesizes before its first byte (the same splitter as the server)."""
+    return pieces(text)[0]
+
+
 class RawPiper:
     def __init__(self, model_dir: Path) -> None:
         from piper import PiperVoice
@@ -79,12 +88,14 @@ class RawPiper:
         onnx = next(model_dir.glob("*.onnx"))
         self.voice = PiperVoice.load(str(onnx), config_path=str(onnx) + ".json")
 
-    def run(self, text: str) -> tuple[float, float]:
+    def say(self, text: str) -> float:
         started = time.perf_counter()
-        first = None
         for _chunk in self.voice.synthesize(text):
-            first = first or time.perf_counter() - started
-        return first or 0.0, time.perf_counter() - started
+            pass
+        return time.perf_counter() - started
+
+    def profile(self, text: str) -> str:  # noqa: ARG002 - Piper's phonemizer is inside it
+        return ""
 
 
 class RawKokoro:
@@ -92,14 +103,24 @@ class RawKokoro:
         from kokoro_onnx import Kokoro
 
         self.kokoro = Kokoro(str(model_dir / "model.onnx"), str(model_dir / "voices.npz"))
+        self.style = self.kokoro.get_voice_style("jf_alpha")
 
-    def run(self, text: str) -> tuple[float, float]:
+    def say(self, text: str) -> float:
         started = time.perf_counter()
-        self.kokoro.create(first_sentence(text), voice="jf_alpha", lang="en-us")
-        first = time.perf_counter() - started
+        self.kokoro.create(text, voice=self.style, lang="en-us")
+        return time.perf_counter() - started
+
+    def profile(self, text: str) -> str:
+        """Phonemize (espeak-ng) against the model run, for one piece: where the time goes."""
         started = time.perf_counter()
-        self.kokoro.create(text, voice="jf_alpha", lang="en-us")
-        return first, time.perf_counter() - started
+        phonemes = self.kokoro.tokenizer.phonemize(text, "en-us")
+        phonemized = time.perf_counter()
+        audio, rate = self.kokoro.create(phonemes, self.style, lang="en-us", is_phonemes=True)
+        ran = time.perf_counter()
+        return (
+            f"phonemize {1000 * (phonemized - started):.1f} ms, model {ran - phonemized:.3f} s "
+            f"for {len(phonemes)} phonemes, {len(audio) / rate:.2f} s of audio"
+        )
 
 
 def start_default_server(cache: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -108,50 +129,99 @@ def start_default_server(cache: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def server_run(client: httpx.Client, model: str, text: str, fmt: str) -> tuple[float, float]:
+    first, total, _ = server_stream(client, model, text, fmt)
+    return first, total
+
+
+def server_stream(
+    client: httpx.Client, model: str, text: str, fmt: str
+) -> tuple[float, float, float]:
+    """First byte, total, and (pcm) the longest stall of a player started at the first byte.
+
+    A stall is how far the audio received falls behind real time, between pieces.
+    """
     started = time.perf_counter()
     first = None
+    received = 0
+    stall = 0.0
     body = {"model": model, "voice": "alloy", "input": text, "response_format": fmt}
     with client.stream("POST", "/v1/audio/speech", json=body) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
+            now = time.perf_counter() - started
             if chunk and first is None:
-                first = time.perf_counter() - started
-    return first or 0.0, time.perf_counter() - started
+                first = now
+            if first is not None and fmt == "pcm":
+                stall = max(stall, now - first - received / PCM_BYTES_PER_SECOND)
+                received += len(chunk)
+    return first or 0.0, time.perf_counter() - started, stall
 
 
-def medians(
-    call: Callable[[], tuple[float, float]], runs: int, *, warm_up: bool = True
-) -> tuple[float, float]:
-    if warm_up:
-        call()
-    results = [call() for _ in range(runs)]
-    return (
-        statistics.median(r[0] for r in results),
-        statistics.median(r[1] for r in results),
-    )
+PCM_BYTES_PER_SECOND = 2 * 24_000
+
+
+def interleaved(
+    client: httpx.Client, raw: RawPiper | RawKokoro, model: str, text: str, runs: int
+) -> tuple[list[float], list[float], list[float], dict[str, list[tuple[float, float, float]]]]:
+    """Raw first piece, first sentence, whole text, then the server in pcm and mp3, per run.
+
+    Interleaved, so raw and server timings see the same load on a shared machine.
+    """
+    piece, sentence, whole = [], [], []
+    served: dict[str, list[tuple[float, float, float]]] = {"pcm": [], "mp3": []}
+    for _ in range(runs):
+        piece.append(raw.say(first_piece(text)))
+        sentence.append(raw.say(first_sentence(text)))
+        whole.append(raw.say(text))
+        for fmt, results in served.items():
+            results.append(server_stream(client, model, text, fmt))
+    return piece, sentence, whole, served
+
+
+def spread(values: list[float]) -> str:
+    """``min / median`` of the runs."""
+    return f"{min(values):.3f}/{statistics.median(values):.3f}"
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per median, 200 characters")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure, 200 characters")
     parser.add_argument("--long-runs", type=int, default=1, help="the same, 2000 characters")
     args = parser.parse_args()
     print(
-        f"machine: {os.cpu_count()} CPUs; inputs {len(SHORT)} and {len(LONG)} characters; "
-        f"medians of {args.runs} runs after a warm-up"
+        f"machine: {os.cpu_count()} CPUs, {load()}; inputs {len(SHORT)} and {len(LONG)} "
+        f"characters; min/median of {args.runs} runs (200) and {args.long_runs} (2000), "
+        "after a warm-up"
+    )
+    print(
+        f"first piece of the 200: {first_piece(SHORT)!r} (first sentence: "
+        f"{first_sentence(SHORT)!r})"
     )
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
-        raws = {
+        raws: dict[str, RawPiper | RawKokoro] = {
             "tts-1 (piper)": RawPiper(resolve_model("pkg:piper-en_US-joe-medium", cache)),
             "tts-1-hd (kokoro)": RawKokoro(resolve_model("pkg:kokoro-82m", cache)),
         }
         process, base = start_default_server(cache)
         try:
             with httpx.Client(base_url=base, timeout=600) as client:
+                for name, raw in raws.items():  # load and warm every engine, both sides
+                    raw.say(SHORT)
+                    started = time.perf_counter()
+                    for fmt in ("pcm", "mp3"):
+                        server_run(client, name.split()[0], SHORT, fmt)
+                    print(f"warm-up {name}: {time.perf_counter() - started:.1f} s (load included)")
+                for name, raw in raws.items():
+                    if profile := raw.profile(first_piece(SHORT)):
+                        print(f"{name} first piece, raw: {profile}")
                 print(
-                    "\nengine / input       raw first  raw total | fmt  first byte  total"
-                    "  first/raw-first  total/raw-total"
+                    "\nengine / input       raw piece  raw sent.  raw total | fmt  first byte"
+                    "   total       first/raw-piece  total/raw-total"
                 )
                 for name, raw in raws.items():
                     model = name.split()[0]
@@ -159,22 +229,24 @@ def main() -> None:
                         ("200", SHORT, args.runs),
                         ("2000", LONG, args.long_runs),
                     ):
-                        warm = text is SHORT  # one warm-up per engine and format is enough
-                        raw_first, raw_total = medians(
-                            lambda r=raw, t=text: r.run(t), runs, warm_up=warm
-                        )
+                        if runs < 1:
+                            continue
+                        piece, sentence, whole, served = interleaved(client, raw, model, text, runs)
                         totals = {}
                         for fmt in ("pcm", "mp3"):
-                            first, total = medians(
-                                lambda m=model, t=text, f=fmt: server_run(client, m, t, f),
-                                runs,
-                                warm_up=warm,
-                            )
-                            totals[fmt] = total
+                            runs_ = served[fmt]
+                            first = [r[0] for r in runs_]
+                            total = [r[1] for r in runs_]
+                            stalls = [r[2] for r in runs_]
+                            totals[fmt] = statistics.median(total)
                             print(
-                                f"  {name:<18} {label:>4}  {raw_first:8.3f} {raw_total:9.3f} | "
-                                f"{fmt:<4} {first:9.3f} {total:7.3f}   {first / raw_first:12.2f}"
-                                f"   {total / raw_total:14.2f}"
+                                f"  {name:<18} {label:>4}  {statistics.median(piece):8.3f} "
+                                f"{statistics.median(sentence):9.3f} "
+                                f"{statistics.median(whole):9.3f} | {fmt:<4} {spread(first)} "
+                                f"{spread(total)}   "
+                                f"{statistics.median(first) / statistics.median(piece):6.2f}"
+                                f"   {totals[fmt] / statistics.median(whole):14.2f}"
+                                + (f"   stall {spread(stalls)}" if fmt == "pcm" else "")
                             )
                         print(
                             f"  {'':<23} mp3 encoding adds "
@@ -189,6 +261,7 @@ def main() -> None:
                 f"\nserver memory with every default engine loaded (2 STT, 2 TTS): "
                 f"RSS {rss_mib(process.pid):.0f} MiB, peak {peak_rss_mib(process.pid):.0f} MiB"
             )
+            print(f"after: {load()}")
         finally:
             process.terminate()
             process.wait(timeout=30)

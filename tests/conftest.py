@@ -58,6 +58,7 @@ def _reset_fake_counters():
         cls.steps = 0
         cls.closed = 0
     fakes.FakeSttEngine.loads = 0
+    fakes.FakeTtsEngine.said = []
     fakes.FakeSttEngine.last_options = None
     fakes.FakeDiarizer.fed_samples = 0
     fakes.FakeDiarizer.largest_block = 0

@@ -25,6 +25,7 @@ CORE_TABLES: tuple[tuple[str, type[msgspec.Struct]], ...] = (
     ("[logging]", config.LoggingSettings),
     ("[plugins]", config.PluginsSettings),
     ("[transcoder]", config.TranscoderSettings),
+    ("[state]", config.StateSettings),
 )
 
 _SCALARS: dict[type[mi.Type], str] = {
@@ -140,6 +141,19 @@ def env_overrides() -> str:
     return "\n".join(rows)
 
 
+def _state_kinds(registry: Any, builtin: set[str]) -> list[str]:
+    """A section per built-in ``[state]`` kind, with the URL schemes that pick it."""
+    parts = []
+    for kind, store in sorted(registry.state.items()):
+        if registry.owners.get(("state", kind)) in builtin:
+            schemes = ", ".join(f"`{scheme}://`" for scheme in sorted(store.schemes))
+            parts.append(
+                f"### `[state] {kind}`\n\n{summary(store)} URL schemes: {schemes}.\n\n"
+                f"{field_table(store.Config)}\n"
+            )
+    return parts
+
+
 def builtin_kinds() -> str:
     """The ``Config`` of every kind and settings table that voxgate's built-in plugins register."""
     pm = make_plugin_manager(load=[], trace=False)
@@ -161,6 +175,7 @@ def builtin_kinds() -> str:
             parts.append(
                 f"### `{title}`\n\n{summary(transcoder)}\n\n{field_table(transcoder.Config)}\n"
             )
+    parts.extend(_state_kinds(registry, builtin))
     for name, struct in sorted(registry.settings.items()):
         if registry.owners.get(("settings", name)) in builtin:
             parts.append(section(f"[{name}]", struct))

@@ -25,7 +25,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def batches(phonemes: str) -> list[tuple[str, float]]:
-    """``(phonemes, pause after)`` per model call, in order; the last one has no pause."""
+    """``(phonemes, pause after)`` per model call, in order.
+
+    The last call pauses only after a clause mark: the text then is a piece voxgate cut at a
+    comma (a reply's first clause), and the next piece must not follow it in a rush. After a
+    sentence end the text is over, or the next piece begins a sentence anyway.
+    """
     from kokoro_onnx.chunker import pause_after, split_phonemes  # noqa: PLC0415 - heavy package
 
     pieces = [
@@ -41,6 +46,6 @@ def batches(phonemes: str) -> list[tuple[str, float]]:
             packed.append(piece)
     final = len(packed) - 1
     return [
-        (batch, 0.0 if index == final else pause_after(batch, SENTENCE_PAUSE, CLAUSE_PAUSE))
+        (batch, pause_after(batch, 0.0 if index == final else SENTENCE_PAUSE, CLAUSE_PAUSE))
         for index, batch in enumerate(packed)
     ]

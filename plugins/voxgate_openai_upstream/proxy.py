@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -39,6 +40,7 @@ NOT_CONFIGURED = (
     "of the config file. See docs/self-hosting/chat.md."
 )
 CLIENT_ERROR_MIN, SERVER_ERROR_MIN = 400, 500
+NOT_FOUND = 404
 AUTH_STATUSES = frozenset({401, 403})
 
 
@@ -106,7 +108,7 @@ class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from None
         if response.status_code >= CLIENT_ERROR_MIN:
-            raise _upstream_error(response.status_code, response.content)
+            raise _upstream_error(response.status_code, response.content, self.base_url)
         try:
             data = response.json()
         except ValueError:
@@ -127,7 +129,9 @@ class OpenAIUpstream(ChatProxy[OpenAIUpstreamConfig]):
                 "POST", "chat/completions", json=self._outgoing(body, True)
             ) as response:
                 if response.status_code >= CLIENT_ERROR_MIN:
-                    raise _upstream_error(response.status_code, await response.aread())
+                    raise _upstream_error(
+                        response.status_code, await response.aread(), self.base_url
+                    )
                 _require_event_stream(response)
                 finished = False
                 async for data in _sse_data(response):
@@ -206,7 +210,7 @@ def _chunk(data: str) -> dict[str, Any]:
     return chunk
 
 
-def _upstream_error(status: int, content: bytes) -> OpenAIError:
+def _upstream_error(status: int, content: bytes, base_url: str | None) -> OpenAIError:
     try:
         body = json.loads(content)
     except ValueError:
@@ -214,15 +218,35 @@ def _upstream_error(status: int, content: bytes) -> OpenAIError:
     if not isinstance(body, dict):
         text = content.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
         body = {"error": {"message": text}}
-    return _from_envelope(status, body)
+    return _from_envelope(status, body, hint=_path_hint(status, base_url))
 
 
-def _from_envelope(status: int, body: dict[str, Any], *, mid_stream: bool = False) -> OpenAIError:
+def _path_hint(status: int, base_url: str | None) -> str | None:
+    """For a 404 from a base URL with no path: most servers want ``/v1`` (Ollama, vLLM).
+
+    speaches' docs set ``CHAT_COMPLETION_BASE_URL=http://localhost:11434`` for Ollama, which
+    sends ``/chat/completions`` where Ollama serves ``/v1/chat/completions``.
+    """
+    if status != NOT_FOUND or not base_url or urlsplit(base_url).path.strip("/"):
+        return None
+    shown = redact_url(base_url.rstrip("/"))
+    return (
+        f"voxgate sent POST {shown}/chat/completions; OpenAI-compatible servers usually "
+        f"serve it under /v1: set the base URL (CHAT_COMPLETION_BASE_URL or `base_url`) to "
+        f"{shown}/v1"
+    )
+
+
+def _from_envelope(
+    status: int, body: dict[str, Any], *, mid_stream: bool = False, hint: str | None = None
+) -> OpenAIError:
     """OpenAI's ``{"error": {...}}``, FastAPI's ``{"detail": ...}`` or a bare string."""
     error = body.get("error", body.get("detail"))
     fields: dict[str, Any] = error if isinstance(error, dict) else {"message": error}
     message = str(fields.get("message") or f"HTTP {status}")
     log.warning("chat upstream error", status=status, message=message[:200])
+    if hint is not None:
+        message = f"{message} ({hint})"
     if status >= SERVER_ERROR_MIN or mid_stream:
         return BadGatewayError(f"The upstream LLM failed: {message}")
     if status in AUTH_STATUSES:

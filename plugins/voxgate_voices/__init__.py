@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["VoicesSettings"]
 
+DEFAULT_VOICE_NAMES = ("default", "alloy")
+"""What an empty ``voice`` means on an instance: the first of these names its table maps."""
+
 
 @hookimpl
 def register_settings(register: Callable[[str, type[msgspec.Struct]], None]) -> None:
@@ -47,10 +50,16 @@ def check_config(config: ServerConfig) -> list[ConfigProblem]:
 
 @hookimpl(trylast=True)
 def map_voice(voice: str, engine: str, config: ServerConfig) -> VoiceChoice | None:
-    """The mapped spec for ``voice`` on instance ``engine`` (case-insensitive), else ``voice``."""
+    """The mapped spec for ``voice`` on instance ``engine`` (case-insensitive), else ``voice``.
+
+    A blank voice asks for the instance's default: the name ``default`` if the instance maps
+    it, else ``alloy`` (the OpenAI name clients reach for first); ``None`` if it maps neither.
+    """
+    table = live_mapping(config).get(engine, {})
     if not voice.strip():
-        return None
-    spec = live_mapping(config).get(engine, {}).get(voice.casefold())
+        spec = next((table[name] for name in DEFAULT_VOICE_NAMES if name in table), None)
+        return VoiceChoice(voice_id=spec) if spec is not None else None
+    spec = table.get(voice.casefold())
     return VoiceChoice(voice_id=spec if spec is not None else voice)
 
 

@@ -20,6 +20,7 @@ from litestar import get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody  # noqa: TC002
 from litestar.plugins import InitPluginProtocol
+from msgspec import UNSET, UnsetType
 
 from voxgate import (
     EngineHandle,
@@ -27,8 +28,10 @@ from voxgate import (
     NotFoundError,
     OpenAIError,
     RouteContext,  # resolved at runtime by Litestar, like the imports above
+    StateUnavailableError,
     Voice,
 )
+from voxgate_voices import shared
 from voxgate_voices.settings import (
     MAX_ENGINE_VOICE,
     MAX_VOICE_NAME,
@@ -43,9 +46,11 @@ from voxgate_voices.settings import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from litestar.config.app import AppConfig
 
-    from voxgate import TtsEngine
+    from voxgate import ServerConfig, StateStore, TtsEngine
 
 log = structlog.get_logger("voxgate.voices")
 
@@ -185,27 +190,55 @@ async def edit_mapping(
 
     An empty list changes nothing and answers ``{}``.
 
-    The file is written (in a worker thread: it is fsynced) before the live mapping changes,
-    so a failed save changes nothing; the lock keeps concurrent edits from interleaving.
+    The mapping lives in the shared state store (every replica follows it; 503 while it is
+    unreachable). The file, when configured, is written (in a worker thread: it is fsynced)
+    before the shared mapping changes, so a failed save changes nothing, and again when
+    another replica's edit came in between; the lock queues this app's edits,
+    compare-and-set the other replicas'.
     """
-    config = route_context.config
+    edits = data if isinstance(data, list) else [data]
+    return await apply_edits(
+        route_context.config,
+        route_context.state,
+        voice_mapping_lock,
+        edits,
+        listed=isinstance(data, list),
+    )
+
+
+async def apply_edits(
+    config: ServerConfig,
+    store: StateStore,
+    lock: asyncio.Lock,
+    edits: list[MappingEdit],
+    *,
+    listed: bool,
+) -> VoiceMapping:
+    """Apply ``edits`` all or none, saved first; the touched instances' tables as they now are.
+
+    The one path every edit takes (``PUT /v1/audio/voices/mapping`` and AllTalk's alias), so
+    they validate, save and log alike. ``listed``: errors name ``[index].field``. The
+    mapping lives in the shared state ``store`` (503 while it is unreachable).
+    """
     settings = voices_settings(config)
     if settings is None:  # the table is always claimed with this plugin; a hand-built config
         raise OpenAIError("Voice mapping is not configured on this server.")
-    edits = data if isinstance(data, list) else [data]
-    async with voice_mapping_lock:
-        changed = _edited(settings.mapping, edits, tts_instances(config), listed=edits is data)
-        path = mapping_path(settings)
-        if path is not None:
-            try:
-                await anyio.to_thread.run_sync(
-                    write_mapping_file, path, {**settings.mapping, **changed}
-                )
-            except OSError as exc:
-                log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
-                msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
-                raise MappingSaveError(msg) from exc
-        settings.mapping.update(changed)  # whole tables swapped: readers never see half an edit
+    instances = tts_instances(config)
+    path = mapping_path(settings)
+
+    def change(base: VoiceMapping) -> VoiceMapping:
+        return _edited(base, edits, instances, listed=listed)
+
+    async with lock:  # this app's edits queue; other replicas' retry (compare-and-set)
+        if store.problem is not None:
+            raise StateUnavailableError
+        saved: VoiceMapping | None = None
+        if path is not None:  # saved before the shared value changes: a failure changes nothing
+            saved = await _saved(path, {**settings.mapping, **change(settings.mapping)})
+        whole, changed = await shared.edit(store, settings.mapping, change, instances)
+        if path is not None and whole != saved:  # another replica's edit came in between
+            await _saved(path, whole)
+        settings.mapping = whole  # whole tables swapped: readers never see half an edit
     for edit in edits:
         log.info(
             "voice mapping changed",
@@ -214,6 +247,17 @@ async def edit_mapping(
             engine_voice=edit.engine_voice,
         )
     return {name: dict(table) for name, table in changed.items()}
+
+
+async def _saved(path: Path, mapping: VoiceMapping) -> VoiceMapping:
+    """Write ``mapping`` to the mapping file (in a worker thread: it is fsynced)."""
+    try:
+        await anyio.to_thread.run_sync(write_mapping_file, path, mapping)
+    except OSError as exc:
+        log.error("voice mapping not saved", path=str(path), error=str(exc))  # noqa: TRY400
+        msg = f"The voice mapping could not be saved ({exc.strerror}); nothing changed."
+        raise MappingSaveError(msg) from exc
+    return mapping
 
 
 def _edited(
@@ -241,12 +285,59 @@ def _edited(
     return changed
 
 
+class OpenAIVoiceMap(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """AllTalk's ``PUT /api/openai-voicemap`` body: OpenAI voice names to engine voices.
+
+    AllTalk takes its six names, all required; any of the 13 may be sent here, and a name
+    left out keeps its mapping. Another key is a 400, so a misspelt name never goes unseen.
+    """
+
+    alloy: EngineVoice | UnsetType = UNSET
+    ash: EngineVoice | UnsetType = UNSET
+    ballad: EngineVoice | UnsetType = UNSET
+    coral: EngineVoice | UnsetType = UNSET
+    echo: EngineVoice | UnsetType = UNSET
+    fable: EngineVoice | UnsetType = UNSET
+    onyx: EngineVoice | UnsetType = UNSET
+    nova: EngineVoice | UnsetType = UNSET
+    sage: EngineVoice | UnsetType = UNSET
+    shimmer: EngineVoice | UnsetType = UNSET
+    verse: EngineVoice | UnsetType = UNSET
+    marin: EngineVoice | UnsetType = UNSET
+    cedar: EngineVoice | UnsetType = UNSET
+
+
+@put("/api/openai-voicemap", status_code=200)
+async def alltalk_voicemap(
+    route_context: NamedDependency[RouteContext],
+    voice_mapping_lock: NamedDependency[asyncio.Lock],
+    data: JSONBody[OpenAIVoiceMap],
+    model: FromQuery[str] = "tts-1",
+) -> VoiceMapping:
+    """AllTalk's remap, as an alias of the mapping edit on the instance ``model`` routes to.
+
+    AllTalk remaps its one loaded engine; here that is the instance ``tts-1`` speaks with,
+    or the one ``?model=`` names. Answers that instance's mapping, as the edit does.
+    """
+    instance = route_context.tts(model).name
+    edits = [
+        MappingEdit(instance=instance, voice=field, engine_voice=value)
+        for field in data.__struct_fields__
+        if isinstance(value := getattr(data, field), str)
+    ]
+    changed = await apply_edits(
+        route_context.config, route_context.state, voice_mapping_lock, edits, listed=False
+    )
+    return changed or {instance: dict(live_mapping(route_context.config).get(instance, {}))}
+
+
 class VoiceRoutes(InitPluginProtocol):
     """Adds the voice routes to the app."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the handlers; ``/v1`` gives them API-key checks and the error envelope."""
-        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping])
+        app_config.route_handlers.extend([list_voices, get_mapping, edit_mapping, alltalk_voicemap])
         lock = asyncio.Lock()  # one per app, as the live mapping is
         app_config.dependencies[MAPPING_LOCK] = Provide(lambda: lock, sync_to_thread=False)
+        app_config.lifespan.append(shared.following)  # after the core's: the store is started
         return app_config

@@ -54,6 +54,8 @@ from voxgate.plugins import hookimpl
 from voxgate.redaction import redact_url, redact_urls
 from voxgate.schema import ConfigBase, ConfigProblem
 from voxgate.services.sentences import SentenceBuffer
+from voxgate.state import StateStore, StateUnavailableError
+from voxgate.state.memory import MemoryConfig, MemoryStore
 
 __version__ = "0.1.0"  # the one place the version is written; pyproject.toml reads it
 
@@ -77,6 +79,8 @@ __all__ = [
     "GatewayTimeoutError",
     "InvalidRequestError",
     "KnownSpeaker",
+    "MemoryConfig",
+    "MemoryStore",
     "ModelNotFoundError",
     "ModelSourceContext",
     "ModelSourceError",
@@ -93,6 +97,8 @@ __all__ = [
     "ServiceUnavailableError",
     "SpeakerTurn",
     "SpeechOptions",
+    "StateStore",
+    "StateUnavailableError",
     "SttCapabilities",
     "SttEngine",
     "Task",

@@ -15,13 +15,17 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from voxgate import __version__
 from voxgate.api.chat import chat_completions
+from voxgate.api.client_secrets import create_client_secret
 from voxgate.api.health import health, ready
 from voxgate.api.live import live_transcription
 from voxgate.api.metrics import metrics
 from voxgate.api.models import audio_models, models_list, models_retrieve
 from voxgate.api.openapi import DocumentRenderPlugin
+from voxgate.api.playground import playground_files, playground_page
 from voxgate.api.plugins import plugins_list
 from voxgate.api.realtime import realtime
+from voxgate.api.realtime_calls import close_all as close_calls
+from voxgate.api.realtime_calls import create_call, hangup_call
 from voxgate.api.requests import VoxgateRequest
 from voxgate.api.speech import create_speech
 from voxgate.api.transcriptions import transcriptions, translations
@@ -36,6 +40,7 @@ from voxgate.middleware import (
 )
 from voxgate.plugins.hooks import Hooks
 from voxgate.runtime import Runtime, build_runtime
+from voxgate.services.realtime import client_secrets
 from voxgate.telemetry import build_telemetry
 
 if TYPE_CHECKING:
@@ -79,6 +84,7 @@ def create_app(
         try:
             yield
         finally:
+            await close_calls(runtime)
             await runtime.aclose()
 
     route_context = RouteContext(runtime)
@@ -103,6 +109,11 @@ def create_app(
         create_speech,
         chat_completions,
         realtime,
+        create_client_secret,
+        create_call,
+        hangup_call,
+        playground_page,
+        playground_files,
     ]
     if metrics_mode != "off":
         handlers.append(metrics)
@@ -116,7 +127,11 @@ def create_app(
         exception_handlers=exception_handlers(),
         request_class=VoxgateRequest,
         middleware=[
-            ApiKeyMiddleware(keys, also_protected=["/metrics"] if metrics_mode == "key" else [])
+            ApiKeyMiddleware(
+                keys,
+                also_protected=["/metrics"] if metrics_mode == "key" else [],
+                client_secrets=client_secrets.store_of(runtime),
+            )
         ],
         cors_config=cors if config.server.cors_origins else None,
         request_max_body_size=config.server.max_upload_bytes,

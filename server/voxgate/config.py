@@ -16,17 +16,20 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 from voxgate.errors import param_from_msgspec
 from voxgate.model_patterns import by_precedence, first_match, is_pattern
+from voxgate.redaction import redact_url
 from voxgate.schema import ConfigBase, ConfigProblem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from voxgate.plugins.hooks import Hooks
+    from voxgate.state import StateStore
 
 Task = Literal["stt", "tts", "chat", "diarize"]
 """An instance table, and what a model id is resolved for: ``resolve_model(model, task, config)``.
@@ -107,6 +110,16 @@ class ServerSettings(ConfigBase):
             ),
         ),
     ] = 256
+    websocket_idle_timeout: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description=(
+                "Seconds a WebSocket session may go without a frame from its client; then it "
+                "is closed (1000, reason `idle`), so idle sockets cannot hold every slot."
+            ),
+        ),
+    ] = 300.0
     metrics: Annotated[
         Literal["key", "open", "off"],
         _describe(
@@ -176,6 +189,26 @@ class TranscoderSettings(ConfigBase):
     ] = DEFAULT_TRANSCODER
 
 
+DEFAULT_STATE_URL = "memory://"
+
+
+class StateSettings(ConfigBase):
+    """``[state]``: where state shared across requests and replicas lives.
+
+    The URL's scheme picks the store kind; the table also takes that kind's own keys. Keep
+    credentials out of the file: set VOXGATE_STATE_URL, or the kind's ``password_env``.
+    """
+
+    url: Annotated[
+        str,
+        _describe(
+            "`memory://` (one process: the default) or `redis://host:6379/0` (`rediss://`, "
+            "`unix://`: any Redis or Valkey server, shared by every replica naming it); "
+            "env VOXGATE_STATE_URL."
+        ),
+    ] = DEFAULT_STATE_URL
+
+
 class InstanceSettings(ConfigBase):
     """Keys every ``[stt.*]``, ``[tts.*]``, ``[diarize.*]`` and ``[chat.*]`` table accepts."""
 
@@ -237,6 +270,15 @@ class TranscoderConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """The state store the server uses: its kind, URL and that kind's options."""
+
+    kind: str
+    url: str
+    options: ConfigBase
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """The whole validated configuration; built only by ``build_config``.
 
@@ -251,6 +293,7 @@ class ServerConfig:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     transcoder: TranscoderConfig | None = None  # None: no transcoder (default `pyav` absent)
+    state: StateConfig | None = None  # None only for a hand-built config: the app uses memory
     instances: dict[str, InstanceConfig] = field(default_factory=dict)
     models: dict[str, ModelRoute] = field(default_factory=dict)
     settings: dict[str, msgspec.Struct] = field(default_factory=dict)
@@ -323,6 +366,7 @@ CORE_TABLES: dict[str, type[ConfigBase] | None] = {
     "logging": LoggingSettings,
     "plugins": PluginsSettings,
     "transcoder": None,
+    "state": None,
     "models": None,
     "stt": None,
     "tts": None,
@@ -336,6 +380,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "VOXGATE_PORT": ("server", "port", int),
     "VOXGATE_CORS_ORIGINS": ("server", "cors_origins", list),
     "VOXGATE_CACHE_DIR": ("server", "cache_dir", str),
+    "VOXGATE_STATE_URL": ("state", "url", str),
     "VOXGATE_LOG_FORMAT": ("logging", "format", str),
     "VOXGATE_LOG_LEVEL": ("logging", "level", str),
     "VOXGATE_LOAD_PLUGINS": ("plugins", "load", list),
@@ -554,6 +599,7 @@ class _Validator:
             if decoded is not None:
                 settings[name] = decoded
         transcoder = self._transcoder(raw.get("transcoder", {}))
+        state = self._state(raw.get("state", {}))
         instances = self._instances(raw)
         models = self._models(raw.get("models", {}), instances)
         config = ServerConfig(
@@ -562,6 +608,7 @@ class _Validator:
             logging=core["logging"],
             plugins=core["plugins"],
             transcoder=transcoder,
+            state=state,
             instances=instances,
             models=models,
             settings=settings,
@@ -602,6 +649,49 @@ class _Validator:
         if options is None:
             return None
         return TranscoderConfig(kind=settings.kind, options=options)
+
+    def _state(self, body: object) -> StateConfig | None:
+        """The ``[state]`` URL, the kind its scheme names, and that kind's options."""
+        if not isinstance(body, dict):
+            self.problems.append(
+                ConfigProblem("state", f"expected a table, got {_type_name(body)}")
+            )
+            return None
+        core_keys = {f.encode_name for f in msgspec.structs.fields(StateSettings)}
+        core_part = {k: v for k, v in body.items() if k in core_keys}
+        option_part = {k: v for k, v in body.items() if k not in core_keys}
+        settings = decode_table(core_part, StateSettings, "state", self.problems)
+        if settings is None:
+            return None
+        cls = self._state_kind(settings.url, given=bool(body))
+        if cls is None:
+            return None
+        options = decode_table(
+            option_part, cls.Config, "state", self.problems, also_known=frozenset(core_keys)
+        )
+        if options is None:
+            return None
+        return StateConfig(kind=cls.kind, url=settings.url, options=options)
+
+    def _state_kind(self, url: str, *, given: bool) -> type[StateStore] | None:
+        """The kind serving ``url``'s scheme; ``None`` (with a problem unless nothing is)."""
+        registry = self.hooks.registry
+        scheme, separator, _ = url.partition("://")
+        cls = registry.state_kind(scheme.lower()) if separator else None
+        if cls is None and not given and not registry.state:
+            return None  # nothing asked, nothing installed: the runtime's one-process store
+        if cls is None:
+            schemes = sorted(s for kind in registry.state.values() for s in kind.schemes)
+            known = ", ".join(f"{s}://" for s in schemes) or "none installed"
+            message = f"no state store kind serves {redact_url(url)!r} (schemes: {known})"
+            self.problems.append(ConfigProblem("state.url", message))
+            return None
+        try:
+            _ = urlsplit(url).port
+        except ValueError as exc:
+            self.problems.append(ConfigProblem("state.url", f"not a valid URL: {exc}"))
+            return None
+        return cls
 
     def _instances(self, raw: Mapping[str, Any]) -> dict[str, InstanceConfig]:
         instances: dict[str, InstanceConfig] = {}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from voxgate.engines.base import Segment
     from voxgate.engines.pool import EngineInstance
     from voxgate.runtime import Runtime
+    from voxgate.state import StateStore
 
 E_co = TypeVar("E_co", bound=EngineBase, covariant=True)
 
@@ -113,6 +114,14 @@ class RouteContext:
         """The validated configuration this app runs (read-only)."""
         return self._runtime.config
 
+    @property
+    def state(self) -> StateStore:
+        """The app's shared state store (``[state] url``): what replicas must agree on goes here.
+
+        Its methods raise ``StateUnavailableError`` (503) while it cannot be reached.
+        """
+        return self._runtime.state_store
+
     def tts(self, model: str) -> EngineHandle[TtsEngine]:
         """The TTS instance serving an OpenAI model id; 404 ``model_not_found`` if none."""
         return EngineHandle(self._runtime.tts_engine(model))
@@ -173,7 +182,7 @@ class RouteContext:
         """Speak ``text`` as ``POST /v1/audio/speech`` would, one piece (sentence) at a time.
 
         ``voice`` is what a request's ``voice`` may be (``alloy``, an engine voice id), mapped
-        by ``map_voice``. The first sentence is synthesized before this returns, so every
+        by ``map_voice``. The first clause is synthesized before this returns, so every
         error a request gets before its first byte is raised here: an unknown model (404),
         an unknown voice or bad input (400 ``InvalidRequestError``), a full queue (429). Each
         item is one piece of mono audio at the engine's own rate; the next piece is being

@@ -6,6 +6,10 @@ requests get 503 with ``Retry-After`` in the error envelope, and so do requests 
 for an engine slot; running requests get ``shutdown_timeout`` seconds to finish. Those still
 running at the deadline are cancelled and end with the same error (an SSE error event when
 their stream has started). Then the server stops.
+
+WebSocket sessions do not finish on their own: new handshakes are refused (503) at once, and
+the open ones are closed with 1012 (service restart) once the HTTP requests have drained, so
+their clients reconnect to another instance.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Drain:
         self.draining = False
         self.deadline_passed = False
         self._requests: set[asyncio.Task[Any]] = set()
+        self._sockets: set[asyncio.Task[Any]] = set()
+        self.closing_sockets = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -72,19 +78,52 @@ class Drain:
             if not self._requests:
                 self._idle.set()
 
+    @contextlib.contextmanager
+    def socket(self) -> Iterator[None]:
+        """Count the current task as an open WebSocket session while the block runs."""
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - ASGI apps always run in a task
+            yield
+            return
+        self._sockets.add(task)
+        try:
+            yield
+        finally:
+            self._sockets.discard(task)
+
     async def run(self) -> None:
         """Drain: refuse new and queued requests, wait for the rest, cancel what is left."""
         self.draining = True
         self.pool.refuse_waiting(self.error)
-        log.info("draining", running=self.running, shutdown_timeout=self.timeout)
-        if await self._idle_within(self.timeout):
-            log.info("drained")
+        log.info(
+            "draining",
+            running=self.running,
+            websockets=len(self._sockets),
+            shutdown_timeout=self.timeout,
+        )
+        try:
+            if await self._idle_within(self.timeout):
+                log.info("drained")
+                return
+            self.deadline_passed = True
+            log.warning("shutdown deadline passed; ending running requests", running=self.running)
+            for task in list(self._requests):
+                task.cancel(DEADLINE_CANCEL)
+            await self._idle_within(ERROR_GRACE_SECONDS)
+        finally:
+            await self._close_sockets()
+
+    async def _close_sockets(self) -> None:
+        """End the WebSocket sessions: each handler closes its socket with 1012."""
+        sockets = list(self._sockets)
+        if not sockets:
             return
-        self.deadline_passed = True
-        log.warning("shutdown deadline passed; ending running requests", running=self.running)
-        for task in list(self._requests):
+        self.closing_sockets = True
+        for task in sockets:
             task.cancel(DEADLINE_CANCEL)
-        await self._idle_within(ERROR_GRACE_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ERROR_GRACE_SECONDS):
+                await asyncio.gather(*sockets, return_exceptions=True)
 
     async def _idle_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):

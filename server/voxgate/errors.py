@@ -235,7 +235,8 @@ def _openai_error_handler(_: Request[Any, Any, Any], exc: OpenAIError) -> Respon
     return error_response(exc)
 
 
-_MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
+# the field a body's error is about when msgspec names it in the message, not the path
+_MISSING_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
 _BODY_KEYS = {"data", "body"}
 
 

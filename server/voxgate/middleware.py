@@ -6,7 +6,7 @@ Litestar app, so router 404/405s get a request id and an access line too; the te
 layer, inside it, is there only when metrics or traces are on; the drain layer refuses and
 ends requests at shutdown, inside both, so its 503s are logged and counted. Auth is a
 Litestar middleware, so it runs inside CORS (a 401 still carries CORS headers) and covers
-HTTP and WebSocket routes under ``/v1``.
+HTTP and WebSocket routes under ``/v1`` (and the other ``PROTECTED_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from voxgate.errors import (
     error_body,
     sse_error_event,
 )
+from voxgate.services.realtime.client_secrets import PREFIX as CLIENT_SECRET_PREFIX
+from voxgate.services.realtime.client_secrets import SCOPE_KEY as CLIENT_SECRET_SCOPE_KEY
 from voxgate.telemetry import WEBSOCKET_ACCEPTED, WEBSOCKET_REFUSED
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from voxgate.drain import Drain
+    from voxgate.services.realtime.client_secrets import ClientSecretStore
     from voxgate.telemetry import Telemetry
 
 access_log = structlog.get_logger("voxgate.access")
@@ -46,7 +49,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 WS_KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."
 HTTP_413 = 413
-PROTECTED_PREFIXES = ("/v1", "/-/", "/docs")
+# ``/api/``: routes of servers voxgate replaces, under their own paths (AllTalk's remap)
+PROTECTED_PREFIXES = ("/v1", "/-/", "/docs", "/api/")
+# Where an ``ek_…`` client secret is accepted: the Realtime connections, never the minting.
+CLIENT_SECRET_PATHS = ("/v1/realtime",)
+MINT_PATHS = frozenset({"/v1/realtime/client_secrets"})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -334,21 +341,36 @@ class ApiKeyMiddleware(ASGIMiddleware):
     ``also_protected`` adds exact paths (``/metrics`` with ``[server] metrics = "key"``).
     """
 
-    def __init__(self, keys: frozenset[str], also_protected: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        keys: frozenset[str],
+        also_protected: Iterable[str] = (),
+        client_secrets: ClientSecretStore | None = None,
+    ) -> None:
         self.keys = keys
         self.also_protected = frozenset(also_protected)
+        self.client_secrets = client_secrets
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         path = scope["path"]
         protected = path.startswith(PROTECTED_PREFIXES) or path in self.also_protected
-        if not self.keys or not protected:
-            await next_app(scope, receive, send)
-            return
         if scope["type"] == ScopeType.WEBSOCKET:
             presented = list(websocket_keys(scope))
         else:
             token = bearer_token(scope)
             presented = [token] if token else []
+        if len(presented) == 1 and presented[0].startswith(CLIENT_SECRET_PREFIX):
+            error = await self._client_secret(scope, presented[0], protected=protected)
+            if error is None:
+                await next_app(scope, receive, send)
+            elif scope["type"] == ScopeType.WEBSOCKET:
+                await reject_websocket(scope, send, error)
+            else:
+                raise error
+            return
+        if not self.keys or not protected:
+            await next_app(scope, receive, send)
+            return
         # One key per handshake: a client does not get to try a list of guesses at once.
         if len(presented) == 1 and key_matches(presented[0], self.keys):
             await next_app(scope, receive, send)
@@ -363,6 +385,31 @@ class ApiKeyMiddleware(ASGIMiddleware):
             await reject_websocket(scope, send, error)
             return
         raise error
+
+    async def _client_secret(
+        self, scope: Scope, value: str, *, protected: bool
+    ) -> OpenAIError | None:
+        """An ``ek_…`` secret: valid on Realtime connections only; its grant goes in the scope.
+
+        It is checked even when no keys are configured, since it carries the session's
+        configuration; elsewhere it opens nothing keys would close.
+        """
+        if not scope["path"].startswith(CLIENT_SECRET_PATHS) or scope["path"] in MINT_PATHS:
+            if not self.keys or not protected:
+                return None
+            return AuthenticationError(
+                "Client secrets authenticate Realtime connections only (the WebSocket and "
+                "WebRTC calls); use an API key here.",
+            )
+        try:
+            store = self.client_secrets
+            secret = await store.resolve(value) if store is not None else None
+        except OpenAIError as exc:  # the shared state is down: 503, not "unknown secret"
+            return exc
+        if secret is None:
+            return AuthenticationError("The client secret is unknown or has expired.")
+        scope.setdefault("state", {})[CLIENT_SECRET_SCOPE_KEY] = secret
+        return None
 
 
 _MANY_KEYS_MESSAGE = (

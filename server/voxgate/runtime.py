@@ -20,15 +20,19 @@ from voxgate.engines.base import (
 )
 from voxgate.engines.pool import EngineInstance, EnginePool
 from voxgate.errors import ModelNotFoundError, ServiceUnavailableError
-from voxgate.models.sources import ModelSourceContext, ModelSources
+from voxgate.models.sources import ModelSourceContext, ModelSourceError, ModelSources
 from voxgate.services.decoded_budget import DecodedAudioBudget
+from voxgate.state.memory import MemoryConfig, MemoryStore
 from voxgate.telemetry import Telemetry
 
 E = TypeVar("E", bound=EngineBase)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from voxgate.config import InstanceConfig, ServerConfig, Task
     from voxgate.plugins.hooks import Hooks
+    from voxgate.state import StateStore
 
 
 class Runtime:
@@ -48,6 +52,7 @@ class Runtime:
         transcoder: Transcoder | None,
         chat: dict[str, ChatProxy] | None = None,
         telemetry: Telemetry | None = None,
+        state_store: StateStore | None = None,
     ) -> None:
         self.config = config
         self.hooks = hooks
@@ -58,7 +63,9 @@ class Runtime:
         self.telemetry = telemetry or Telemetry()
         self.drain = Drain(pool, config.server.shutdown_timeout)
         self.decoded_audio = DecodedAudioBudget(config.server.max_decoded_audio_bytes)
-        self.state: dict[str, Any] = {}  # per-app service state (caches), keyed by service
+        self.state: dict[str, Any] = {}  # per-app service objects, keyed by service
+        # what requests and replicas share (chat audio ids, transcripts, the voice mapping)
+        self.state_store = state_store if state_store is not None else _memory_store(config)
 
     def instance_name(self, model: str, task: Task, *, param: str = "model") -> str:
         """The instance serving ``model`` for ``task``; 404 ``model_not_found`` if none."""
@@ -97,8 +104,9 @@ class Runtime:
         return proxy
 
     async def start(self) -> None:
-        """Start the engine pool and open the chat proxies' connections."""
+        """Start the engine pool, connect the state store, open the chat proxies' connections."""
         self.pool.start()
+        await self.state_store.start()
         for proxy in self.chat.values():
             await proxy.start()
 
@@ -106,8 +114,22 @@ class Runtime:
         """Close chat connections, stop and unload the engines, flush the traces."""
         for proxy in self.chat.values():
             await proxy.aclose()
+        await self.state_store.aclose()
         await self.pool.close()
         await self.telemetry.aclose()
+
+
+def _memory_store(config: ServerConfig) -> StateStore:
+    """The one-process store, for a config without ``[state]`` and no state kind installed."""
+    context = ComponentContext(
+        instance="state", cache_dir=config.cache_path(), resolve_model_path=_no_models
+    )
+    return MemoryStore(MemoryConfig(), context, url="memory://")
+
+
+def _no_models(spec: str) -> Path:
+    msg = f"state stores load no models ({spec!r})"
+    raise ModelSourceError(msg)
 
 
 def _pick(table: dict[str, EngineInstance[E]], name: str, model: str) -> EngineInstance[E]:
@@ -151,6 +173,10 @@ def build_runtime(
         chosen = config.transcoder
         cls = registry.transcoder[chosen.kind]
         transcoder = cls(chosen.options, context(f"transcoder:{chosen.kind}"))
+    state_store = None
+    if config.state is not None:
+        state_cls = registry.state[config.state.kind]
+        state_store = state_cls(config.state.options, context("state"), url=config.state.url)
     pool = EnginePool(stt, tts, diarize)
     telemetry.watch_pool(pool)
     return Runtime(
@@ -161,4 +187,5 @@ def build_runtime(
         transcoder=transcoder,
         chat=chat,
         telemetry=telemetry,
+        state_store=state_store,
     )

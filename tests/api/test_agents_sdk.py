@@ -83,17 +83,21 @@ def server(plugins, fake_upstream, monkeypatch):
         yield address
 
 
-def pipeline(server: str, fake_upstream) -> VoicePipeline:
+@pytest.fixture
+async def pipeline(server, fake_upstream):
     """A voice agent whose LLM is the fake upstream and whose speech models are voxgate's."""
     llm = AsyncOpenAI(api_key="dummy", base_url=fake_upstream.url, max_retries=0)
+    speech = AsyncOpenAI(api_key="dummy", base_url=f"http://{server}/v1", max_retries=0)
     agent = Agent(
         name="Assistant",
         instructions="Answer briefly.",
         model=OpenAIChatCompletionsModel(model="fake-llm", openai_client=llm),
     )
-    provider = OpenAIVoiceModelProvider(api_key="dummy", base_url=f"http://{server}/v1")
+    provider = OpenAIVoiceModelProvider(openai_client=speech)
     config = VoicePipelineConfig(model_provider=provider, tracing_disabled=True)
-    return VoicePipeline(workflow=SingleAgentVoiceWorkflow(agent), config=config)
+    yield VoicePipeline(workflow=SingleAgentVoiceWorkflow(agent), config=config)
+    await llm.close()  # closed in this loop, not by the garbage collector in a later test's
+    await speech.close()
 
 
 async def spoken(result) -> tuple[np.ndarray, list[str]]:
@@ -114,9 +118,9 @@ def tone_seconds(reply: str) -> float:
     return 0.1 * len(reply.split())
 
 
-async def test_voice_pipeline_with_the_default_models(server, fake_upstream):
+async def test_voice_pipeline_with_the_default_models(pipeline, fake_upstream):
     fake_upstream.reply = "You said: {said}"
-    result = await pipeline(server, fake_upstream).run(AudioInput(buffer=SPEECH))
+    result = await pipeline.run(AudioInput(buffer=SPEECH))
     audio, lifecycle = await asyncio.wait_for(spoken(result), 60)
     assert fake_upstream.user_texts() == [HEARD], "gpt-transcribe transcribed the WAV"
     reply = f"You said: {HEARD}"
@@ -126,10 +130,10 @@ async def test_voice_pipeline_with_the_default_models(server, fake_upstream):
     assert lifecycle[-1] == "session_ended"
 
 
-async def test_voice_pipeline_with_streamed_audio_input(server, fake_upstream):
+async def test_voice_pipeline_with_streamed_audio_input(pipeline, fake_upstream):
     fake_upstream.reply = "Noted."
     streamed = StreamedAudioInput()
-    result = await pipeline(server, fake_upstream).run(streamed)
+    result = await pipeline.run(streamed)
     collect = asyncio.create_task(spoken(result))
     for start in range(0, len(SPEECH), 2_400):  # 100 ms chunks, as a microphone sends them
         await streamed.add_audio(SPEECH[start : start + 2_400])

@@ -23,7 +23,7 @@ import voxgate_openai_upstream
 import voxgate_pyav
 from voxgate.services.sentences import SentenceBuffer
 from voxgate.testing import app_client, openai_client
-from voxgate.testing.fakes import FakeSttEngine
+from voxgate.testing.fakes import FakeSttEngine, FakeTtsEngine
 
 HEARD = "What is the weather like today?"
 CHAT_ENV = ("CHAT_COMPLETION_BASE_URL", "CHAT_COMPLETION_API_KEY", "CHAT_COMPLETION_MODEL")
@@ -286,6 +286,47 @@ async def test_streamed_audio_order(chat_plugins, fake_upstream):
     assert len(pcm) / 2 / 24_000 == pytest.approx(0.1 * words, abs=0.01)
 
 
+CLAUSE_FIRST = "The library opens early in the morning on most days of the week. Bring your card."
+
+
+async def test_streamed_reply_speaks_its_first_clause_while_the_llm_writes(
+    chat_plugins, fake_upstream
+):
+    fake_upstream.reply = CLAUSE_FIRST
+    fake_upstream.word_delay = 0.05
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "tone", "format": "pcm16"},
+        "stream": True,
+    }
+    try:
+        async with app_client(chat_toml(fake_upstream.url), chat_plugins) as http:
+            response = await http.post("/v1/chat/completions", json=body)
+    finally:
+        fake_upstream.word_delay = 0.02
+    chunks = stream_events(response.content)[:-1]
+    deltas = [c["choices"][0]["delta"].get("audio", {}) for c in chunks if c["choices"]]
+    first_data = next(i for i, d in enumerate(deltas) if "data" in d)
+    text_before = "".join(d.get("transcript", "") for d in deltas[:first_data])
+    assert FakeTtsEngine.said[0] == "The library opens early"
+    assert " ".join(FakeTtsEngine.said) == CLAUSE_FIRST
+    assert "week." not in text_before, "spoken before the first sentence was written"
+
+
+async def test_a_whole_reply_is_not_cut_at_its_first_clause(chat_plugins, fake_upstream):
+    fake_upstream.reply = CLAUSE_FIRST
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        await client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "Hi"}],
+            modalities=["text", "audio"],
+            audio={"voice": "tone", "format": "wav"},
+        )
+    assert FakeTtsEngine.said == [CLAUSE_FIRST], "nothing is sent before the whole reply"
+
+
 async def test_streamed_audio_through_the_sdk(chat_plugins, fake_upstream):
     async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
         stream = await client.chat.completions.create(
@@ -368,6 +409,35 @@ async def test_upstream_4xx_passes_through(chat_plugins, fake_upstream, stream):
     assert caught.value.param == "temperature"
     assert caught.value.code == "code_400"
     assert "CHAT_COMPLETION_API_KEY" in denied.value.message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_404_from_a_base_url_without_a_path_suggests_v1(
+    chat_plugins, fake_upstream, stream
+):
+    """speaches' Ollama example: ``CHAT_COMPLETION_BASE_URL=http://localhost:11434``."""
+    root = fake_upstream.url.removesuffix("/v1").replace("http://", "http://user:secret@")
+    for base_url in (root, root + "/"):
+        async with openai_client(chat_toml(base_url), chat_plugins) as client:
+            with pytest.raises(openai.NotFoundError) as caught:
+                await client.chat.completions.create(
+                    model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=stream
+                )
+        shown = root.replace("user:secret@", "***@")
+        assert caught.value.body["message"] == (
+            f"no such route (voxgate sent POST {shown}/chat/completions; OpenAI-compatible "
+            f"servers usually serve it under /v1: set the base URL (CHAT_COMPLETION_BASE_URL "
+            f"or `base_url`) to {shown}/v1)"
+        )
+
+
+async def test_a_404_from_a_base_url_with_a_path_is_passed_as_it_is(chat_plugins, fake_upstream):
+    async with openai_client(chat_toml(fake_upstream.url), chat_plugins) as client:
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(
+                model="fail-404", messages=[{"role": "user", "content": "Hi"}]
+            )
+    assert "/v1" not in caught.value.message
 
 
 async def test_upstream_failures_are_502_and_504(chat_plugins, fake_upstream):

@@ -201,9 +201,11 @@ def test_a_conversation_session_reaches_the_proxy_its_pattern_names(api_plugins,
     with TestClient(app) as http:
         for model in ("gpt-realtime-2.1-mini", "gpt-realtime-3-2027-01-01"):
             with http.websocket_connect(f"/v1/realtime?model={model}") as ws:
-                assert ws.receive_json()["type"] == "session.created"
+                created = ws.receive_json()
+                assert created["type"] == "session.created"
+                assert created["session"]["model"] == model, "the session echoes the id asked for"
                 ws.send_json({"type": "session.update", "session": session})
-                assert ws.receive_json()["type"] == "session.updated"
+                assert ws.receive_json()["session"]["model"] == model
                 ws.send_json({"type": "conversation.item.create", "item": message})
                 ws.send_json({"type": "response.create"})
                 events = received_until(ws, "response.done")

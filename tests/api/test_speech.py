@@ -172,6 +172,26 @@ async def test_pieces_are_synthesized_in_order_with_soft_joins(speech_plugins):
     assert FakeTtsEngine.steps == 10
 
 
+async def test_the_first_audio_is_the_first_clause_alone(speech_plugins):
+    text = "The library opens early in the morning. Please bring your own card."
+    async with openai_client(PYAV_TOML, speech_plugins) as client:
+        async with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="tone", input=text, response_format="pcm", stream_format="sse"
+        ) as response:
+            lines = [line async for line in response.iter_lines()]
+    deltas = [
+        base64.b64decode(json.loads(line.removeprefix("data: "))["audio"])
+        for line in lines
+        if line.startswith("data: ") and "speech.audio.delta" in line
+    ]
+    assert FakeTtsEngine.said == [
+        "The library opens early",
+        "in the morning. Please bring your own card.",
+    ]
+    assert len(deltas[0]) == 2 * 2400 * 4, "the first audio is the four words of the clause"
+    assert sum(map(len, deltas)) == 2 * 2400 * len(text.split())
+
+
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [

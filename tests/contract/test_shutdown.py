@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from voxgate.testing.fakes import tone, wav_bytes
 
@@ -143,3 +144,36 @@ def test_what_still_runs_at_the_deadline_ends_with_a_clean_error(serve):
     last = json.loads(results["sse"][-1].removeprefix("data:"))
     assert last["error"]["code"] == "server_shutting_down", "the stream ends with an error event"
     assert server.process.wait(timeout=10) is not None
+
+
+def test_websocket_sessions_are_refused_then_closed_for_a_restart(serve):
+    """New handshakes get 503 at once; open sessions end with 1012 once HTTP work drained."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    server = serve(CONFIG.format(shutdown_timeout=10.0))
+    ws_url = server.base_url.replace("http://", "ws://")
+    results: dict[str, Any] = {}
+    with connect(f"{ws_url}/v1/realtime?intent=transcription") as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "session.created"
+        text = " ".join(["word"] * (WORDS - 1)) + " end."
+        running = in_thread(speech, server.base_url, results, "running", text)
+        time.sleep(1.0)  # three seconds of work: the drain waits for it
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{ws_url}/v1/audio/transcriptions-realtime")
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "10"
+        error = json.loads(refused.value.response.body)["error"]
+        assert error["code"] == "server_shutting_down"
+        with pytest.raises(ConnectionClosed) as closed:  # noqa: PT012 - read until closed
+            while True:
+                socket.recv(timeout=15)
+        assert closed.value.rcvd is not None, server.log
+        assert closed.value.rcvd.code == 1012
+    running.join(timeout=20)
+    response, _ = results["running"]
+    assert isinstance(response, httpx.Response), response
+    assert response.status_code == 200, "the HTTP request still finished"
+    server.process.wait(timeout=10)

@@ -131,6 +131,8 @@ def test_chunks_cut_at_sentences_pack_short_ones_and_pause_between():
     assert "".join(texts).replace(" ", "") == "".join(sentences).replace(" ", "")
     # the 700 b's are cut in two, with no pause in the middle; the last chunk has none
     assert [pause for _, pause in plan] == [0.25, 0.0, 0.25, 0.0]
+    # ...unless it ends a clause (a first piece cut at its comma): the comma's pause stays
+    assert [pause for _, pause in batches("a" * 30 + ",")] == [0.1]
     assert batches("") == []
     two = "a" * (PACK_PHONEMES // 2) + ". " + "b" * (PACK_PHONEMES // 2) + "."
     assert len(batches(two)) == 2

@@ -13,7 +13,15 @@ import voxgate_test_routes
 import voxgate_routing
 from tests.conftest import FAKE_TOML
 from tests.plugins.conftest import plugin_module
-from voxgate import ChatProxy, ConfigBase, ConfigProblem, VoiceChoice, hookimpl
+from voxgate import (
+    ChatProxy,
+    ConfigBase,
+    ConfigProblem,
+    MemoryConfig,
+    MemoryStore,
+    VoiceChoice,
+    hookimpl,
+)
 from voxgate.config import ConfigError, load_config_from_str
 from voxgate.plugins import hookspecs
 from voxgate.plugins.hooks import Hooks
@@ -48,6 +56,7 @@ def test_hook_names_are_what_the_architecture_lists():
                 "register_transcoders",
                 "register_chat_proxies",
                 "register_diarizers",
+                "register_state_stores",
                 "register_model_sources",
                 "resolve_model",
                 "map_voice",
@@ -248,6 +257,38 @@ def test_hook_register_chat_proxies():
     assert hooks.resolve_model("gpt-4o", "chat", config) == "llm"
     with pytest.raises(ConfigError, match="chat.llm.base_url: missing required key"):
         load_config_from_str('[chat.llm]\nkind = "echo"\n', hooks, environ={})
+
+
+class DictStore(MemoryStore):
+    """A third-party state kind for the test: the memory store under another scheme."""
+
+    kind = "dict"
+    schemes: ClassVar[frozenset[str]] = frozenset({"dict"})
+
+
+def test_hook_register_state_stores():
+    @hookimpl
+    def register_state_stores(register):
+        register(DictStore)
+
+    hooks = hooks_with(plugin_module("voxgate_dict", register_state_stores=register_state_stores))
+    config = load_config_from_str('[state]\nurl = "dict://"\nmax_entries = 3\n', hooks, environ={})
+    assert config.state is not None
+    assert (config.state.kind, config.state.options) == ("dict", MemoryConfig(max_entries=3))
+    runtime = build_runtime(config, hooks)
+    assert isinstance(runtime.state_store, DictStore)
+    assert hooks.registry.kinds_of("voxgate_dict") == {"state": ["dict"]}
+
+    @hookimpl
+    def register_twice(register):
+        register(DictStore)
+
+    twice = hooks_with(
+        plugin_module("voxgate_dict", register_state_stores=register_state_stores),
+        plugin_module("voxgate_dict2", register_state_stores=register_twice),
+    )
+    with pytest.raises(PluginError, match="registered twice"):
+        _ = twice.registry
 
 
 def test_hook_register_model_sources(tmp_path):

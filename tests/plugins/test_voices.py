@@ -90,9 +90,14 @@ def test_another_instances_mapping_is_not_used():
     assert hooks.map_voice("nova", "tts-1-hd", "second", config) == VoiceChoice(voice_id="bright")
 
 
-def test_an_empty_voice_is_left_to_the_400():
+def test_an_empty_voice_is_the_default_then_alloy_then_none():
     hooks, config = hooks_and_config()
-    assert hooks.map_voice("  ", "tts-1", "tone", config) is None
+    assert hooks.map_voice("  ", "tts-1", "tone", config) == VoiceChoice(voice_id="low")  # alloy
+    assert hooks.map_voice("", "tts-1-hd", "second", config) is None  # maps neither
+    hooks, config = hooks_and_config(
+        TOML.replace('alloy = "low"', 'alloy = "low"\ndefault = "tone"')
+    )
+    assert hooks.map_voice("", "tts-1", "tone", config) == VoiceChoice(voice_id="tone")
 
 
 def test_works_without_a_voices_table():
@@ -395,7 +400,7 @@ async def test_put_to_an_unknown_instance_is_404_and_changes_nothing():
         ({"instance": "tone", "voice": "alloy", "engine_voice": ""}, "engine_voice"),
         ({"instance": "tone", "voice": " ", "engine_voice": "low"}, "voice"),
         ({"instance": "tone", "voice": "alloy", "engine_voice": 3}, "engine_voice"),
-        ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, None),
+        ({"instance": "tone", "voice": "a", "engine_voice": "low", "extra": 1}, "extra"),
         ([{"instance": "tone", "voice": "alloy"}], "engine_voice"),
         ("alloy", None),
     ],
@@ -601,3 +606,80 @@ async def test_saving_runs_off_the_event_loop(tmp_path, monkeypatch):
     assert threads
     assert threads[0] != threading.get_ident()
     assert json.loads((tmp_path / "voices.json").read_text())["tone"]["alloy"] == "tone"
+
+
+# -- AllTalk's PUT /api/openai-voicemap ------------------------------------------------------------
+
+ALLTALK_BODY = {"alloy": "tone", "echo": "low", "nova": "low", "shimmer": "tone"}
+
+
+async def test_alltalk_remap_edits_the_instance_tts_1_speaks_with():
+    app = build_test_app(TOML, PLUGINS)
+    runtime = app.state.runtime
+    async with client(app) as http:
+        response = await http.put("/api/openai-voicemap", json={"alloy": "tone", "nova": "low"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "tone": {"alloy": "tone", "echo": "tone(2)+low(1)", "nova": "low"}
+        }
+        assert (await http.get("/v1/audio/voices/mapping")).json()["second"] == {"nova": "bright"}
+    choice = runtime.hooks.map_voice("nova", "tts-1", "tone", runtime.config)
+    assert choice == VoiceChoice(voice_id="low")
+
+
+async def test_alltalk_remap_takes_a_model_and_any_of_the_13_names():
+    names = ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage"]
+    names += ["shimmer", "verse", "marin", "cedar"]
+    async with app_client(TOML, PLUGINS) as http:
+        response = await http.put(
+            "/api/openai-voicemap",
+            params={"model": "tts-1-hd"},
+            json=dict.fromkeys(names, "dark"),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"second": dict.fromkeys(names, "dark")}
+        unchanged = await http.put("/api/openai-voicemap", json={})
+    assert unchanged.json() == {"tone": {"alloy": "low", "echo": "tone(2)+low(1)"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "status", "param"),
+    [
+        ({**ALLTALK_BODY, "nova": 3}, {}, 400, "nova"),
+        ({**ALLTALK_BODY, "fable": None}, {}, 400, "fable"),
+        ({**ALLTALK_BODY, "fable": " "}, {}, 400, "fable"),
+        ({**ALLTALK_BODY, "alloyy": "tone"}, {}, 400, "alloyy"),
+        (["alloy"], {}, 400, None),
+        (ALLTALK_BODY, {"model": "tts-9"}, 404, "model"),
+    ],
+)
+async def test_a_bad_alltalk_remap_is_an_error_and_changes_nothing(body, query, status, param):
+    async with app_client(TOML, PLUGINS) as http:
+        before = (await http.get("/v1/audio/voices/mapping")).json()
+        response = await http.put("/api/openai-voicemap", params=query, json=body)
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["param"] == param
+        assert (await http.get("/v1/audio/voices/mapping")).json() == before
+
+
+async def test_alltalk_remap_needs_a_key_when_keys_are_set(tmp_path):
+    keys = {"VOXGATE_API_KEYS": "sk-one"}
+    async with app_client(TOML, PLUGINS, environ=keys) as http:
+        refused = await http.put("/api/openai-voicemap", json=ALLTALK_BODY)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        allowed = await http.put(
+            "/api/openai-voicemap",
+            json=ALLTALK_BODY,
+            headers={"Authorization": "Bearer sk-one"},
+        )
+    assert allowed.status_code == 200
+
+
+async def test_alltalk_remap_is_saved_like_any_edit(tmp_path):
+    path = tmp_path / "voices.json"
+    async with app_client(with_file(path), PLUGINS) as http:
+        assert (await http.put("/api/openai-voicemap", json={"Echo": "low"})).status_code == 400
+        assert not path.exists()
+        assert (await http.put("/api/openai-voicemap", json={"echo": "low"})).status_code == 200
+    assert json.loads(path.read_text())["tone"] == {"alloy": "low", "echo": "low"}

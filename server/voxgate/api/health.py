@@ -25,6 +25,9 @@ def ready(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
     """200 once every ``preload`` engine has loaded; 503 with the reasons until then.
 
     503 ``draining`` from the moment a shutdown starts, so load balancers stop sending.
+    An unreachable shared state store is 200 ``degraded`` with the reason: every replica
+    shares that store, so taking them all out of rotation would also stop the requests that
+    do not need it (those that do answer 503 themselves).
     """
     if runtime.drain.draining:
         return Response(
@@ -37,5 +40,11 @@ def ready(runtime: NamedDependency[Runtime]) -> Response[dict[str, Any]]:
             {"status": "not_ready", "reasons": reasons},
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "1"},
+        )
+    problem = runtime.state_store.problem
+    if problem is not None:
+        return Response(
+            {"status": "degraded", "reasons": [f"shared state: {problem}"]},
+            status_code=HTTP_200_OK,
         )
     return Response({"status": "ready"}, status_code=HTTP_200_OK)

@@ -13,7 +13,14 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
-from voxgate.api.sockets import accepted_subprotocol, admitted
+from voxgate.api.sockets import (
+    IDLE,
+    NORMAL,
+    accepted_subprotocol,
+    admitted,
+    close_quietly,
+    receive_within,
+)
 from voxgate.runtime import Runtime
 from voxgate.services.realtime.live import Frame, LiveSession
 
@@ -31,8 +38,14 @@ async def live_transcription(
 async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     await socket.accept(subprotocols=accepted_subprotocol(socket))
 
+    idle = False
+
     async def receive() -> Frame:
-        event = await socket.receive()
+        nonlocal idle
+        event = await receive_within(socket, runtime.config.server.websocket_idle_timeout)
+        if event is None:
+            idle = True
+            return None  # as if the client left: the session ends and frees its work
         if event["type"] != "websocket.receive":
             return None  # websocket.disconnect
         text = event.get("text")
@@ -45,7 +58,9 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
 
     query = {key: str(value) for key, value in socket.query_params.items()}
     close = await LiveSession(runtime, query, send).run(receive)
-    if close is not None:
+    if idle:
+        await close_quietly(socket, NORMAL, IDLE)
+    elif close is not None:
         # The client may have gone while the session ended: nothing left to tell it.
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
             await socket.close(code=close.code, reason=close.reason)

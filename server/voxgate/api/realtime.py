@@ -14,9 +14,17 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
-from voxgate.api.sockets import accepted_subprotocol, admitted
+from voxgate.api.sockets import (
+    IDLE,
+    NORMAL,
+    accepted_subprotocol,
+    admitted,
+    close_quietly,
+    receive_within,
+)
 from voxgate.errors import OpenAIError
 from voxgate.runtime import Runtime
+from voxgate.services.realtime import client_secrets
 from voxgate.services.realtime.session import RealtimeSession
 
 log = structlog.get_logger("voxgate.realtime")
@@ -41,18 +49,29 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
     beta = "realtime=v1" in socket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
     transcription = socket.query_params.get("intent") == "transcription"
     model = socket.query_params.get("model") or DEFAULT_MODEL
+    secret = client_secrets.presented(socket.scope)
+    if secret is not None:  # the secret's session configuration wins over the query
+        transcription = secret.kind == "transcription"
+        model = secret.model or model
     await socket.accept(subprotocols=accepted_subprotocol(socket, BROWSER_PROTOCOL))
     session = RealtimeSession(
         runtime, kind="transcription" if transcription else "realtime", model=model, beta=beta
     )
+    if secret is not None:
+        session.preset(secret.session)
     session.start()
     if not transcription:
-        _warn_without_upstream(session, model)
+        warn_without_upstream(session, model)
     sender = asyncio.create_task(_send_events(socket, session))
     log.info("realtime session", session=session.config.id, kind=session.config.kind, beta=beta)
+    idle = runtime.config.server.websocket_idle_timeout
     try:
         while True:
-            message = await socket.receive()
+            message = await receive_within(socket, idle)
+            if message is None:
+                log.info("realtime session idle", session=session.config.id, seconds=idle)
+                await close_quietly(socket, NORMAL, IDLE)
+                break
             if message["type"] == "websocket.disconnect":
                 break
             text, data = message.get("text"), message.get("bytes")
@@ -68,7 +87,7 @@ async def _serve(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
         log.info("realtime session closed", session=session.config.id)
 
 
-def _warn_without_upstream(session: RealtimeSession, model: str) -> None:
+def warn_without_upstream(session: RealtimeSession, model: str) -> None:
     """A conversation with no LLM to talk to: say so now, not at the first response."""
     try:
         session.runtime.chat_proxy(model).check_ready()
@@ -83,18 +102,12 @@ async def _send_events(socket: WebSocket[Any, Any, Any], session: RealtimeSessio
         frame = await outbox.next()
         if frame is None:
             log.warning("realtime client does not read its events", session=session.config.id)
-            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            await close_quietly(socket, SLOW_CLIENT, "the client did not read its events")
             return
         try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 await socket.send_data(frame.decode(), mode="text")
         except TimeoutError:
             log.warning("realtime send timed out", session=session.config.id)
-            await _close(socket, SLOW_CLIENT, "the client did not read its events")
+            await close_quietly(socket, SLOW_CLIENT, "the client did not read its events")
             return
-
-
-async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(1):
-            await socket.close(code=code, reason=reason)

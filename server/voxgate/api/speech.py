@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 from voxgate.api.streaming import ClosingStream
 from voxgate.runtime import Runtime
 from voxgate.services import speech
+from voxgate.services.voice_hints import with_hinted_voice
 from voxgate.wire.speech import SpeechRequest
 
 
@@ -17,6 +18,7 @@ async def create_speech(
     runtime: NamedDependency[Runtime], data: JSONBody[SpeechRequest]
 ) -> ClosingStream:
     """Text to audio in any of OpenAI's six formats, raw bytes or SSE."""
+    data = await with_hinted_voice(runtime, data)
     job = speech.plan(runtime, data)
     encoder = speech.encoder_for(job)
     stream, first = await speech.start(job)

@@ -21,6 +21,7 @@ from voxgate.engines.base import (
 )
 from voxgate.plugins.registry import Category, PluginError, Registry, check_component
 from voxgate.schema import ConfigProblem
+from voxgate.state import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,6 +53,7 @@ _COMPONENT_HOOKS: tuple[tuple[str, Category, type], ...] = (
     ("register_diarizers", "diarize", Diarizer),
     ("register_transcoders", "transcoder", Transcoder),
     ("register_chat_proxies", "chat", ChatProxy),
+    ("register_state_stores", "state", StateStore),
 )
 
 
@@ -89,6 +91,9 @@ class Hooks:
             ) -> None:
                 kind = check_component(cls, _base, _c, owner)
                 registry.claim(_c, kind, owner)
+                if _c == "state":
+                    for scheme in sorted(getattr(cls, "schemes", ())):
+                        registry.claim("state_scheme", scheme, owner)
                 _table[kind] = cls
 
             self._call_each(hook_name, "register", register_component)

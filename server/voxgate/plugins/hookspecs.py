@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from voxgate.models.sources import ModelSourceContext
     from voxgate.schema import ConfigProblem
+    from voxgate.state import StateStore
 
 
 @hookspec
@@ -101,6 +102,16 @@ def register_diarizers(register: Callable[[type[Diarizer]], None]) -> None:
 
 
 @hookspec
+def register_state_stores(register: Callable[[type[StateStore]], None]) -> None:
+    """Register shared-state store classes: ``register(RedisStore)`` per kind.
+
+    Called once at start-up. Not firstresult. The URL scheme of ``[state] url`` picks the kind
+    whose ``schemes`` holds it; a kind or scheme registered twice fails naming both plugins.
+    Default: the built-in ``state`` plugin registers ``memory`` and ``redis``.
+    """
+
+
+@hookspec
 def register_model_sources(
     register: Callable[[str, Callable[[str, ModelSourceContext], Path]], None],
 ) -> None:
@@ -129,8 +140,9 @@ def map_voice(voice: str, model: str, engine: str, config: ServerConfig) -> Voic
     """Turn a requested voice (an OpenAI name such as ``alloy``, or an engine id) into a choice.
 
     Called per speech request, before the first byte. Firstresult. ``engine`` is the instance
-    name. Default (``trylast``, the voices plugin): the ``[voices.<instance>]`` mapping, then
-    engine-native ids. ``None`` everywhere means 400 with ``param: "voice"``.
+    name; ``voice`` is ``""`` when the request asks for the instance's default voice. Default
+    (``trylast``, the voices plugin): the ``[voices.<instance>]`` mapping, then engine-native
+    ids. ``None`` everywhere means 400 with ``param: "voice"``.
     """
 
 

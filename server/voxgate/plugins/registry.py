@@ -18,8 +18,19 @@ if TYPE_CHECKING:
 
     from voxgate.engines.base import ChatProxy, Diarizer, SttEngine, Transcoder, TtsEngine
     from voxgate.models.sources import ModelSourceContext
+    from voxgate.state import StateStore
 
-Category = Literal["stt", "tts", "diarize", "transcoder", "chat", "model_source", "settings"]
+Category = Literal[
+    "stt",
+    "tts",
+    "diarize",
+    "transcoder",
+    "chat",
+    "state",
+    "state_scheme",
+    "model_source",
+    "settings",
+]
 
 CATEGORY_LABELS: dict[Category, str] = {
     "stt": "STT engine kind",
@@ -27,6 +38,8 @@ CATEGORY_LABELS: dict[Category, str] = {
     "diarize": "diarizer kind",
     "transcoder": "transcoder kind",
     "chat": "chat proxy kind",
+    "state": "state store kind",
+    "state_scheme": "state URL scheme",
     "model_source": "model source scheme",
     "settings": "settings table",
 }
@@ -45,6 +58,7 @@ class Registry:
     diarize: dict[str, type[Diarizer]] = field(default_factory=dict)
     transcoder: dict[str, type[Transcoder]] = field(default_factory=dict)
     chat: dict[str, type[ChatProxy]] = field(default_factory=dict)
+    state: dict[str, type[StateStore]] = field(default_factory=dict)
     model_source: dict[str, Callable[[str, ModelSourceContext], Path]] = field(default_factory=dict)
     settings: dict[str, type[msgspec.Struct]] = field(default_factory=dict)
     owners: dict[tuple[Category, str], str] = field(default_factory=dict)
@@ -58,11 +72,18 @@ class Registry:
             raise PluginError(msg)
         self.owners[(category, key)] = owner
 
+    def state_kind(self, scheme: str) -> type[StateStore] | None:
+        """The state store kind serving URL ``scheme`` (``redis``), if one is registered."""
+        for cls in self.state.values():
+            if scheme in cls.schemes:
+                return cls
+        return None
+
     def kinds_of(self, owner: str) -> dict[str, list[str]]:
         """What ``owner`` registered, by category: the ``kinds`` column of ``voxgate plugins``."""
         found: dict[str, list[str]] = {}
         for (category, key), who in self.owners.items():
-            if who == owner:
+            if who == owner and category != "state_scheme":
                 found.setdefault(category, []).append(key)
         return {category: sorted(keys) for category, keys in sorted(found.items())}
 

@@ -5,8 +5,10 @@ transcript, an assistant message that points at an earlier spoken reply gets tha
 transcript, and the audio fields are taken out. Everything else in the body passes through.
 
 Transcripts of input audio are cached by content hash, so each turn of a long conversation
-transcribes only its new audio. Validation (body, models, voice, the audio itself, the
-upstream's own answer) all happens before the response starts.
+transcribes only its new audio; they and the reply ids live in the shared state store
+(``voxgate.state``), so any replica behind a load balancer resolves what another one made.
+Validation (body, models, voice, the audio itself, the upstream's own answer, whether the
+state store is reachable when the request needs it) all happens before the response starts.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import dataclasses
 import hashlib
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from voxgate.errors import (
 )
 from voxgate.services import speech
 from voxgate.services import transcription as stt
+from voxgate.state import MAX_KEY_LENGTH, StateUnavailableError
 from voxgate.wire.chat import (
     AUDIO_FIELDS,
     EXTENSION_FIELDS,
@@ -53,70 +55,62 @@ if TYPE_CHECKING:
 
     from voxgate.engines.pool import EngineInstance
     from voxgate.runtime import Runtime
+    from voxgate.state import StateStore
 
 log = structlog.get_logger("voxgate.chat")
 
 AUDIO_TTL_SECONDS = 3600  # how long a reply's audio id can be referred to, as OpenAI's
+TRANSCRIPT_TTL_SECONDS = 24 * 3600  # a conversation's earlier input audio, sent again each turn
+TRANSCRIPTS = "chat.transcripts"  # state namespaces
+REPLIES = "chat.replies"
 MAX_AUDIO_CHOICES = 8  # every choice is synthesized: bound the work one request can ask for
-MEMORY_ENTRIES = 4096
 WAV_HEADER_BYTES = 44  # the transcoder's one streaming header: RIFF, fmt, data
 
 
 class ChatMemory:
-    """What chat remembers between requests: transcripts by audio hash, reply audio by id.
+    """What chat remembers between requests, in the shared state store (so on every replica).
 
-    Both are bounded (least recently used go first); reply ids also expire.
+    Transcripts of input audio by content hash, and the transcript of each spoken reply by its
+    audio id, each with an expiry. Every method may raise ``StateUnavailableError`` (503).
     """
 
-    def __init__(self, entries: int = MEMORY_ENTRIES) -> None:
-        self._entries = entries
-        self._transcripts: OrderedDict[str, str] = OrderedDict()
-        self._replies: OrderedDict[str, tuple[str, int]] = OrderedDict()
-        self.transcribed = 0  # input audio parts actually transcribed (not from the cache)
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.transcribed = 0  # input audio parts this process actually transcribed (tests)
 
-    def transcript(self, key: str) -> str | None:
+    async def transcript(self, key: str) -> str | None:
         """A cached transcript of input audio."""
-        text = self._transcripts.get(key)
-        if text is not None:
-            self._transcripts.move_to_end(key)
-        return text
+        value = await self.store.get(TRANSCRIPTS, key)
+        return value.decode() if value is not None else None
 
-    def remember_transcript(self, key: str, text: str) -> None:
+    async def remember_transcript(self, key: str, text: str) -> None:
         """Cache the transcript of input audio."""
-        self._put(self._transcripts, key, text)
+        await self.store.set(TRANSCRIPTS, key, text.encode(), ttl=TRANSCRIPT_TTL_SECONDS)
 
-    def new_reply(self, transcript: str) -> tuple[str, int]:
-        """An id and expiry for a spoken reply, remembered with its transcript."""
-        audio_id = f"audio_{secrets.token_hex(12)}"
-        expires_at = int(time.time()) + AUDIO_TTL_SECONDS
-        self._put(self._replies, audio_id, (transcript, expires_at))
-        return audio_id, expires_at
+    @staticmethod
+    def new_reply_id() -> tuple[str, int]:
+        """An id and expiry for a spoken reply; ``save_reply`` makes it resolvable."""
+        return f"audio_{secrets.token_hex(12)}", int(time.time()) + AUDIO_TTL_SECONDS
 
-    def update_reply(self, audio_id: str, transcript: str) -> None:
-        """Set the transcript of a reply whose text streamed in after its id was made."""
-        entry = self._replies.get(audio_id)
-        if entry is not None:
-            self._replies[audio_id] = (transcript, entry[1])
+    async def save_reply(self, audio_id: str, transcript: str, expires_at: int) -> None:
+        """Remember a reply's transcript under its id until ``expires_at``."""
+        ttl = expires_at - time.time()
+        if ttl > 0:
+            await self.store.set(REPLIES, audio_id, transcript.encode(), ttl=ttl)
 
-    def reply_transcript(self, audio_id: str) -> str | None:
+    async def reply_transcript(self, audio_id: str) -> str | None:
         """The transcript of a spoken reply that has not expired."""
-        entry = self._replies.get(audio_id)
-        if entry is None or entry[1] < time.time():
+        if not audio_id or len(audio_id) > MAX_KEY_LENGTH:
             return None
-        return entry[0]
-
-    def _put(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(table) > self._entries:
-            table.popitem(last=False)
+        value = await self.store.get(REPLIES, audio_id)
+        return value.decode() if value is not None else None
 
 
 def memory(runtime: Runtime) -> ChatMemory:
     """This app's chat memory."""
     found = runtime.state.get("chat_memory")
     if not isinstance(found, ChatMemory):
-        found = runtime.state["chat_memory"] = ChatMemory()
+        found = runtime.state["chat_memory"] = ChatMemory(runtime.state_store)
     return found
 
 
@@ -135,6 +129,19 @@ class AudioPart:
 
 
 @dataclass(frozen=True)
+class ReplyReference:
+    """An assistant message that points at an earlier spoken reply by its audio id."""
+
+    message: int
+    audio_id: str
+
+    @property
+    def param(self) -> str:
+        """The id's path in the request, for error ``param``s."""
+        return f"messages[{self.message}].audio.id"
+
+
+@dataclass(frozen=True)
 class ChatJob:
     """A validated chat request: the proxy, the body to forward, and how to speak the reply."""
 
@@ -142,6 +149,7 @@ class ChatJob:
     proxy: ChatProxy
     body: dict[str, Any]
     audio_parts: list[AudioPart]
+    replies: list[ReplyReference]
     stt_instance: EngineInstance[SttEngine] | None
     speech: speech.SpeechJob | None  # a template: ``texts`` is filled per reply
 
@@ -149,6 +157,11 @@ class ChatJob:
     def stream(self) -> bool:
         """The client asked for SSE chunks."""
         return bool(self.request.stream)
+
+    @property
+    def needs_state(self) -> bool:
+        """It reads or writes chat memory: input audio, spoken replies, or earlier ones."""
+        return bool(self.audio_parts or self.replies or self.speech is not None)
 
 
 def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
@@ -162,7 +175,7 @@ def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
             f"With audio output, `n` can be at most {MAX_AUDIO_CHOICES} on this server.",
             param="n",
         )
-    messages, parts = _messages(runtime, request.messages)
+    messages, parts, replies = _messages(request.messages)
     stt_instance = None
     if parts:
         with params_renamed({"model": "transcription_model"}):
@@ -173,14 +186,19 @@ def plan(runtime: Runtime, raw: dict[str, Any]) -> ChatJob:
         if key not in EXTENSION_FIELDS and key not in AUDIO_FIELDS
     }
     body["messages"] = messages
-    return ChatJob(
+    job = ChatJob(
         request=request,
         proxy=proxy,
         body=body,
         audio_parts=parts,
+        replies=replies,
         stt_instance=stt_instance,
         speech=speech_job,
     )
+    problem = runtime.state_store.problem
+    if job.needs_state and problem is not None:  # before any engine or upstream work
+        raise StateUnavailableError
+    return job
 
 
 def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob:
@@ -205,50 +223,57 @@ def _speech_template(runtime: Runtime, request: ChatRequest) -> speech.SpeechJob
 
 
 def _messages(
-    runtime: Runtime, messages: Sequence[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[AudioPart]]:
-    """Messages with spoken replies resolved to their transcripts, and the audio to transcribe."""
+    messages: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[AudioPart], list[ReplyReference]]:
+    """Messages without audio fields, the audio to transcribe, and the replies to resolve."""
     out: list[dict[str, Any]] = []
     parts: list[AudioPart] = []
+    replies: list[ReplyReference] = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise InvalidRequestError("Each message must be an object.", param=f"messages[{index}]")
         message = dict(message)  # noqa: PLW2901 - a copy: the client's body is not edited
-        if message.get("audio") is not None:
-            message = _resolve_reply_audio(runtime, index, message)  # noqa: PLW2901
-        message.pop("audio", None)  # `null`, as the SDK's stream helper leaves it: no audio
+        audio = message.pop("audio", None)  # `null`, as the SDK's stream helper leaves it: none
+        if audio is not None:
+            replies.append(_reply_reference(index, audio))
         content = message.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):
                 if isinstance(part, dict) and part.get("type") == "input_audio":
                     parts.append(_audio_part(index, part_index, part))
         out.append(message)
-    return out, parts
+    return out, parts, replies
 
 
-def _resolve_reply_audio(runtime: Runtime, index: int, message: dict[str, Any]) -> dict[str, Any]:
+def _reply_reference(index: int, audio: object) -> ReplyReference:
+    try:
+        reference = msgspec.convert(audio, AudioReference)
+    except msgspec.ValidationError:
+        raise InvalidRequestError(
+            'An assistant message\'s `audio` must be `{"id": "<audio id>"}`.',
+            param=f"messages[{index}].audio",
+        ) from None
+    return ReplyReference(message=index, audio_id=reference.id)
+
+
+async def _resolve_reply(
+    cache: ChatMemory, reference: ReplyReference, message: dict[str, Any]
+) -> dict[str, Any]:
     """``{"role": "assistant", "audio": {"id"}}`` -> the reply's transcript as its content.
 
     The reference itself never goes upstream; ``tool_calls`` beside it are kept as they are.
     """
-    param = f"messages[{index}].audio"
-    try:
-        reference = msgspec.convert(message.pop("audio"), AudioReference)
-    except msgspec.ValidationError:
-        raise InvalidRequestError(
-            'An assistant message\'s `audio` must be `{"id": "<audio id>"}`.', param=param
-        ) from None
-    transcript = memory(runtime).reply_transcript(reference.id)
+    transcript = await cache.reply_transcript(reference.audio_id)
     if transcript is not None:
         if not message.get("content"):
-            message["content"] = transcript
+            return {**message, "content": transcript}
         return message
     if message.get("content") or message.get("tool_calls"):
         return message  # the client kept the text, or the turn was its tool calls: no loss
     raise InvalidRequestError(
-        f"Audio `{reference.id}` is unknown or has expired; send the reply's transcript as "
-        "the message `content` instead.",
-        param=f"{param}.id",
+        f"Audio `{reference.audio_id}` is unknown or has expired; send the reply's transcript "
+        "as the message `content` instead.",
+        param=reference.param,
     )
 
 
@@ -278,18 +303,24 @@ async def check_speech(job: ChatJob) -> None:
 
 
 async def forwarded_body(runtime: Runtime, job: ChatJob) -> dict[str, Any]:
-    """The body for the upstream, every ``input_audio`` part replaced by its transcript."""
-    instance = job.stt_instance  # plan() resolves one exactly when there are audio parts
-    if instance is None or not job.audio_parts:
+    """The body for the upstream: earlier spoken replies and input audio as their text."""
+    if not job.replies and not job.audio_parts:
         return job.body
-    transcripts = await asyncio.gather(
-        *(_transcript(runtime, instance, job, part) for part in job.audio_parts)
-    )
+    cache = memory(runtime)
     messages = [dict(message) for message in job.body["messages"]]
-    for part, text in zip(job.audio_parts, transcripts, strict=True):
-        content = list(messages[part.message]["content"])
-        content[part.part] = {"type": "text", "text": text}
-        messages[part.message]["content"] = content
+    for reference in job.replies:
+        messages[reference.message] = await _resolve_reply(
+            cache, reference, messages[reference.message]
+        )
+    instance = job.stt_instance  # plan() resolves one exactly when there are audio parts
+    if instance is not None and job.audio_parts:
+        transcripts = await asyncio.gather(
+            *(_transcript(runtime, instance, job, part) for part in job.audio_parts)
+        )
+        for part, text in zip(job.audio_parts, transcripts, strict=True):
+            content = list(messages[part.message]["content"])
+            content[part.part] = {"type": "text", "text": text}
+            messages[part.message]["content"] = content
     return {**job.body, "messages": messages}
 
 
@@ -298,7 +329,7 @@ async def _transcript(
 ) -> str:
     key = hashlib.sha256(instance.name.encode() + b"\0" + part.data).hexdigest()
     cache = memory(runtime)
-    cached = cache.transcript(key)
+    cached = await cache.transcript(key)
     if cached is not None:
         return cached
     if runtime.transcoder is None:
@@ -326,7 +357,7 @@ async def _transcript(
         # found while decoding: name the audio part, as a probe failure does
         raise InvalidRequestError(exc.message, param=part.param, code=exc.code) from None
     text = stt.joined_text(segments)
-    cache.remember_transcript(key, text)
+    await cache.remember_transcript(key, text)
     cache.transcribed += 1
     return text
 
@@ -334,15 +365,21 @@ async def _transcript(
 # -- spoken replies -------------------------------------------------------------------------
 
 
-def speech_job(template: speech.SpeechJob, text: str) -> speech.SpeechJob:
-    """The template filled with one reply's text."""
+def speech_job(template: speech.SpeechJob, text: str, *, opening: bool) -> speech.SpeechJob:
+    """The template filled with a reply's text; ``opening``: its first clause goes alone."""
     request = msgspec.structs.replace(template.request, input=text)
-    return dataclasses.replace(template, request=request, texts=speech.speakable_pieces(text))
+    return dataclasses.replace(
+        template, request=request, texts=speech.speakable_pieces(text, opening=opening)
+    )
 
 
 async def speak(template: speech.SpeechJob, text: str) -> bytes:
-    """A whole reply, encoded in the requested format."""
-    job = speech_job(template, text)
+    """A whole reply, encoded in the requested format.
+
+    Nothing is sent before the whole reply is spoken, so no first clause is cut off: the
+    reply is said in big pieces only.
+    """
+    job = speech_job(template, text, opening=False)
     if not job.texts:
         return b""
     async with contextlib.aclosing(speech.encoded_pieces(job)) as encoded:
@@ -367,20 +404,24 @@ async def spoken(
 ) -> AsyncGenerator[bytes, None]:
     """Encoded audio for sentences as they arrive (an LLM's stream), until ``None``.
 
-    Sentences that wait while the engine speaks go to it together: a fast LLM costs one
-    synthesis per batch, not one per sentence.
+    The first item is said alone: from a ``SentenceBuffer`` it is the reply's first clause
+    (``FIRST_CLAUSE``), so the first audio waits only for it. Sentences that wait while the
+    engine speaks go to it together: a fast LLM costs one synthesis per batch, not one per
+    sentence.
     """
     done = False
+    first = True
     while not done:
         batch: list[str] = []
         sentence = await sentences.get()
         while sentence is not None:
             batch.append(sentence)
-            if sentences.empty():
+            if first or sentences.empty():
                 break
             sentence = sentences.get_nowait()
         done = sentence is None
-        job = speech_job(template, " ".join(batch))
+        first = False
+        job = speech_job(template, " ".join(batch), opening=False)
         if not job.texts:
             continue
         async with contextlib.aclosing(speech.encoded_pieces(job)) as audio:
@@ -411,7 +452,8 @@ async def add_audio(runtime: Runtime, job: ChatJob, reply: dict[str, Any]) -> di
     cache = memory(runtime)
     for message, data in zip(spoken, audio, strict=True):
         transcript = message["content"]
-        audio_id, expires_at = cache.new_reply(transcript)
+        audio_id, expires_at = cache.new_reply_id()
+        await cache.save_reply(audio_id, transcript, expires_at)
         message["audio"] = msgspec.to_builtins(
             MessageAudio(
                 id=audio_id,

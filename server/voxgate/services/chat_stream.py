@@ -177,7 +177,7 @@ class _Relay:
                 choice.pending += text
                 return None
             text, choice.pending = choice.pending + text, ""
-            choice.audio_id, choice.expires_at = self.memory.new_reply("")
+            choice.audio_id, choice.expires_at = self.memory.new_reply_id()
         choice.feed(text)
         return text
 
@@ -198,7 +198,8 @@ class _Relay:
                     frame = base64.b64encode(data[start : start + FRAME_BYTES]).decode()
                     self._send_delta(choice, {"id": choice.audio_id, "data": frame})
         if choice.audio_id is not None:
-            self.memory.update_reply(choice.audio_id, "".join(choice.text))
+            # saved before `expires_at` is sent: a client that has it can refer to the id
+            await self.memory.save_reply(choice.audio_id, "".join(choice.text), choice.expires_at)
             self._send_delta(choice, {"id": choice.audio_id, "expires_at": choice.expires_at})
         if choice.finish is not None:
             self._send({**self.envelope, "choices": [choice.finish]})

@@ -86,13 +86,16 @@ NOTHING_SPEAKABLE = (
 _UNSPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def speakable_pieces(text: str) -> list[str]:
+def speakable_pieces(text: str, *, opening: bool = True) -> list[str]:
     """``text`` in synthesis order, without control characters and pieces with no word.
+
+    ``opening``: the first clause goes alone (see ``sentences.PiecePolicy``).
 
     The rule every engine gets, so ``"...!!!"`` or ``"-"`` is the same 400 on each, rather
     than silence from one, noise from another and a failed engine run from a third.
     """
-    return [piece for piece in pieces(_UNSPEAKABLE.sub(" ", text)) if _has_word(piece)]
+    cleaned = _UNSPEAKABLE.sub(" ", text)
+    return [piece for piece in pieces(cleaned, opening=opening) if _has_word(piece)]
 
 
 def _has_word(text: str) -> bool:
@@ -113,10 +116,7 @@ def plan_voice(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
     instance = runtime.tts_engine(request.model)
     voice = runtime.hooks.map_voice(request.voice_id, request.model, instance.name, runtime.config)
     if voice is None:
-        raise InvalidRequestError(
-            f"Voice `{request.voice_id}` is not available for model `{request.model}`.",
-            param="voice",
-        )
+        raise InvalidRequestError(_no_voice(request, instance.name), param="voice")
     rate = request.sample_rate or (
         request.model_extensions.sr if request.model_extensions else None
     )
@@ -146,6 +146,15 @@ def plan_voice(runtime: Runtime, request: SpeechRequest) -> SpeechJob:
         texts=[],
         transcoder=transcoder,
         tempo=tempo,
+    )
+
+
+def _no_voice(request: SpeechRequest, instance: str) -> str:
+    if request.voice_id.strip():
+        return f"Voice `{request.voice_id}` is not available for model `{request.model}`."
+    return (
+        f"`voice` is empty and model `{request.model}` has no default voice: send a voice, "
+        f"or map `default` in [voices.{instance}]."
     )
 
 
@@ -218,12 +227,20 @@ async def start(job: SpeechJob) -> tuple[EngineStream[list[PcmAudio]], list[PcmA
         first = await anext(stream)
     except StopAsyncIteration:
         await stream.aclose()
-        msg = "The engine produced no audio for this input."
-        raise EngineError(msg) from None
+        raise InvalidRequestError(_unreadable(job), param="input") from None
     except BaseException:
         await stream.aclose()
         raise
     return stream, first
+
+
+def _unreadable(job: SpeechJob) -> str:
+    """Why an input with words came out silent: the voice cannot read its characters."""
+    return (
+        f"Model `{job.request.model}` produced no audio for `input`: the voice cannot read "
+        "any of it (its characters are outside the voice's language, such as ① for an "
+        "English voice)."
+    )
 
 
 async def check_voice(job: SpeechJob) -> None:
@@ -329,7 +346,7 @@ async def _encoded(
     encoder: AudioEncoder,
 ) -> AsyncGenerator[tuple[bytes, float], None]:
     """Each piece's bytes and seconds of audio, then the encoder's tail (``b""`` possible)."""
-    standalone = job.request.response_format == "wav" and not job.request.stream_strip
+    standalone = job.request.response_format == "wav" and not job.request.strips
     instance = job.instance
     async with contextlib.aclosing(_pieces(first, stream)) as pieces_ahead:
         async for piece in pieces_ahead:
@@ -373,7 +390,7 @@ async def speak(
 
     For callers outside an HTTP handler (``RouteContext.speak``): the fields are validated as
     ``POST /v1/audio/speech`` validates its body, the voice is mapped by ``map_voice``, and
-    the first piece (the first sentence) is synthesized before this returns, so every error a
+    the first piece (the first clause) is synthesized before this returns, so every error a
     request gets before its first byte is raised here. Each item is one piece, mono float32
     at the engine's own rate; the next piece synthesizes while the caller sends this one.
     """

@@ -1,7 +1,7 @@
 """Build apps and clients for tests from a TOML string and an explicit plugin list.
 
 No entry points and no globals: what a test sees is exactly the plugins it names (plus the
-built-in ``routing`` plugin, unless ``builtins=False``).
+built-in ``routing``, ``state`` and ``voices`` plugins, unless ``builtins=False``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ def with_builtins(plugins: Sequence[object], *, builtins: bool = True) -> list[o
     if not builtins:
         return list(plugins)
     import voxgate_routing  # noqa: PLC0415
+    import voxgate_state  # noqa: PLC0415
     import voxgate_voices  # noqa: PLC0415
 
-    return [p for p in (voxgate_routing, voxgate_voices) if p not in plugins] + list(plugins)
+    builtin = (voxgate_routing, voxgate_state, voxgate_voices)
+    return [p for p in builtin if p not in plugins] + list(plugins)
 
 
 def build_test_config(

@@ -171,6 +171,7 @@ class FakeTtsEngine(TtsEngine[FakeTtsConfig]):
 
     steps = 0
     closed = 0
+    said: ClassVar[list[str]] = []  # each text ``synthesize`` was given, in order
 
     def load(self) -> None:
         self.loaded = True
@@ -190,6 +191,7 @@ class FakeTtsEngine(TtsEngine[FakeTtsConfig]):
         cfg = self.config
         self.check(voice, options)
         frequency = cfg.frequency / 2 if voice.voice_id == "low" else cfg.frequency
+        type(self).said.append(text)
         try:
             for _word in text.split():
                 _wait(cfg.gate, cfg.delay)

@@ -162,6 +162,24 @@ class BufferCleared(ServerEvent, tag="input_audio_buffer.cleared"):
     pass
 
 
+class OutputAudioStarted(ServerEvent, tag="output_audio_buffer.started"):
+    """WebRTC only: a response's audio began playing on the server's track."""
+
+    response_id: str
+
+
+class OutputAudioStopped(ServerEvent, tag="output_audio_buffer.stopped"):
+    """WebRTC only: the track played all of a response's audio."""
+
+    response_id: str
+
+
+class OutputAudioCleared(ServerEvent, tag="output_audio_buffer.cleared"):
+    """WebRTC only: the audio not yet played was dropped (barge-in or a client's clear)."""
+
+    response_id: str
+
+
 class ItemAdded(ServerEvent, tag="conversation.item.added"):
     item: Item
     previous_item_id: str | None = None

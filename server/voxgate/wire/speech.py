@@ -33,12 +33,20 @@ class ModelExtensions(msgspec.Struct, frozen=True, kw_only=True):
     sr: SampleRate | None = None
 
 
+# h2oGPT's examples send its flags as JSON booleans or as the strings "true" / "false"
+Flag = bool | Literal["true", "false"]
+VoiceHint = Annotated[str, msgspec.Meta(max_length=256)] | None
+
+
 class SpeechRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """The JSON body; the last four fields are extensions of the servers voxgate replaces."""
+    """The JSON body; the fields after ``stream_format`` are extensions of servers voxgate replaces.
+
+    ``voice`` may be empty or missing (h2oGPT sends ``""``): the instance's default voice.
+    """
 
     model: Annotated[str, msgspec.Meta(min_length=1)]
     input: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-    voice: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | CustomVoice
+    voice: Annotated[str, msgspec.Meta(max_length=256)] | CustomVoice = ""
     instructions: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     response_format: SpeechFormat = "mp3"
     speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] = 1.0
@@ -46,13 +54,20 @@ class SpeechRequest(msgspec.Struct, frozen=True, kw_only=True):
     # voxgate extensions, documented in docs/api/compatibility.md:
     sample_rate: SampleRate | None = None
     model_extensions: ModelExtensions | None = None
-    stream: bool = True  # h2oGPT: voxgate always streams
-    stream_strip: bool = True  # h2oGPT: False -> every chunk a standalone WAV
+    stream: Flag = True  # h2oGPT: voxgate always streams
+    stream_strip: Flag = True  # h2oGPT: False -> every chunk a standalone WAV
+    speaker: VoiceHint = None  # h2oGPT: a voice name, used when `voice` is empty
+    chatbot_role: VoiceHint = None  # h2oGPT: the same, tried after `speaker`
 
     @property
     def voice_id(self) -> str:
-        """The requested voice as one string."""
+        """The requested voice as one string (``""``: the instance's default voice)."""
         return self.voice.id if isinstance(self.voice, CustomVoice) else self.voice
+
+    @property
+    def strips(self) -> bool:
+        """Whether a streamed WAV has one header (h2oGPT's ``stream_strip``, however sent)."""
+        return self.stream_strip in (True, "true")
 
 
 class SpeechUsage(msgspec.Struct, frozen=True):

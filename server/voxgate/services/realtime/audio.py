@@ -6,11 +6,14 @@ standard segment arithmetic, vectorised with numpy (the stdlib ``audioop`` is de
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from voxgate.engines.audio import PcmAudio
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 RATES: dict[str, int] = {"pcm16": 24_000, "g711_ulaw": 8_000, "g711_alaw": 8_000}
@@ -78,14 +81,50 @@ def _alaw_encode(pcm: np.ndarray) -> bytes:
     return ((code ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
+# Sample encodings, as the live transcription protocol names them; the Realtime formats map on.
+Encoding = Literal["pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw"]
+WIDTHS: dict[str, int] = {"pcm_s16le": 2, "pcm_f32le": 4, "pcm_mulaw": 1, "pcm_alaw": 1}
+FORMAT_ENCODINGS: dict[str, Encoding] = {
+    "pcm16": "pcm_s16le",
+    "g711_ulaw": "pcm_mulaw",
+    "g711_alaw": "pcm_alaw",
+}
+
+
+def samples(encoding: Encoding, data: bytes) -> NDArray[np.float32]:
+    """Whole samples of ``encoding`` as float32 in [-1, 1] (a partial sample is dropped)."""
+    raw = data[: len(data) - len(data) % WIDTHS[encoding]]
+    if encoding == "pcm_s16le":
+        return np.frombuffer(raw, dtype="<i2").astype(np.float32) / np.float32(32_768.0)
+    if encoding == "pcm_f32le":
+        values = np.frombuffer(raw, dtype="<f4")
+        finite = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=-1.0)
+        clipped: NDArray[np.float32] = np.clip(finite, -1.0, 1.0).astype(np.float32)
+        return clipped
+    table = ULAW_TO_PCM if encoding == "pcm_mulaw" else ALAW_TO_PCM
+    return table[np.frombuffer(raw, dtype=np.uint8)].astype(np.float32) / np.float32(32_768.0)
+
+
+class StreamDecoder:
+    """Frames of one encoding to samples; a sample split across two frames is joined, not lost."""
+
+    def __init__(self, encoding: Encoding) -> None:
+        self.encoding = encoding
+        self._width = WIDTHS[encoding]
+        self._rest = b""
+
+    def decode(self, data: bytes) -> NDArray[np.float32]:
+        """The whole samples so far; an incomplete one waits for the next frame."""
+        if self._rest:
+            data = self._rest + data
+        usable = len(data) - len(data) % self._width
+        self._rest = data[usable:]
+        return samples(self.encoding, data[:usable] if usable < len(data) else data)
+
+
 def decode(audio_format: AudioFormat, data: bytes) -> PcmAudio:
-    """Wire bytes to float32 mono at the format's own rate (a trailing odd byte is dropped)."""
-    rate = RATES[audio_format]
-    if audio_format == "pcm16":
-        return PcmAudio.from_pcm16(data[: len(data) // 2 * 2], rate)
-    table = ULAW_TO_PCM if audio_format == "g711_ulaw" else ALAW_TO_PCM
-    codes = np.frombuffer(data, dtype=np.uint8)
-    return PcmAudio(table[codes].astype(np.float32) / 32_768.0, rate)
+    """Wire bytes to float32 mono at the format's own rate (a partial sample is dropped)."""
+    return PcmAudio(samples(FORMAT_ENCODINGS[audio_format], data), RATES[audio_format])
 
 
 def encode(audio_format: AudioFormat, audio: PcmAudio) -> bytes:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from voxgate.errors import InvalidRequestError
+from voxgate.services.languages import language_code
 from voxgate.services.realtime import tools
 from voxgate.services.realtime.audio import GA_NAMES, GA_TYPES, RATES, AudioFormat
 from voxgate.services.realtime.vad import TurnSettings
 
 SessionKind = Literal["transcription", "realtime"]
 SESSION_TTL_SECONDS = 3600
+MAX_PROMPT = 4096  # characters, as POST /v1/audio/transcriptions
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful, friendly voice assistant. Your answers are spoken aloud: keep them "
     "short and conversational, without lists, markup or emoji."
@@ -239,11 +241,35 @@ def _transcription(value: Any, param: str) -> Transcription | None:
         return None
     if not isinstance(value, dict):
         raise InvalidRequestError("`transcription` must be an object or null.", param=param)
+    language = value.get("language")
+    languages = value.get("languages")  # gpt-transcribe's list (the Agents SDK sends it)
+    if not language and isinstance(languages, list) and languages:
+        language = languages[0]
+    prompt = value.get("prompt") or None
+    if prompt is not None and len(_text(prompt, f"{param}.prompt")) > MAX_PROMPT:
+        raise InvalidRequestError(
+            f"`prompt` is longer than {MAX_PROMPT} characters.",
+            param=f"{param}.prompt",
+            code="string_above_max_length",
+        )
     return Transcription(
         model=_text(value.get("model") or "whisper-1", f"{param}.model"),
-        language=value.get("language") or None,
-        prompt=value.get("prompt") or None,
+        language=_language(language, f"{param}.language"),
+        prompt=prompt,
     )
+
+
+def _language(value: Any, param: str) -> str | None:
+    """An ISO-639-1 code (or a language name Whisper knows), as the HTTP endpoint takes it."""
+    if value is None or value == "":
+        return None
+    code = language_code(value) if isinstance(value, str) else None
+    if code is None:
+        raise InvalidRequestError(
+            f"Unknown language `{value}`: use an ISO-639-1 code such as `en`, `es` or `de`.",
+            param=param,
+        )
+    return code
 
 
 def _turn_detection(value: Any, param: str) -> TurnDetection | None:

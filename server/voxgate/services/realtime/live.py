@@ -30,53 +30,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
-import soxr
 import structlog
 
 from voxgate.engines.audio import PcmAudio
 from voxgate.engines.windows import quiet_cuts
-from voxgate.errors import (
-    EngineError,
-    InvalidRequestError,
-    OpenAIError,
-    RateLimitError,
-    ServiceUnavailableError,
-    param_from_msgspec,
-)
+from voxgate.errors import EngineError, InvalidRequestError, OpenAIError, RateLimitError
 from voxgate.services.realtime import stt
-from voxgate.services.realtime.audio import ALAW_TO_PCM, ULAW_TO_PCM
-from voxgate.services.realtime.vad import (
-    VAD_RATE,
-    WINDOW,
-    SpeechStarted,
-    TurnDetector,
-    TurnEvent,
-    TurnSettings,
+from voxgate.services.realtime.buffer import AudioBuffer
+from voxgate.services.realtime.live_ingest import Ingest, Step
+from voxgate.services.realtime.live_protocol import (
+    CONFIG_KEYS,
+    INTERNAL_ERROR,
+    NORMAL,
+    POLICY_VIOLATION,
+    SAMPLES_PER_MS,
+    UNSUPPORTED_DATA,
+    Close,
+    Gone,
+    Refused,
+    close_code,
+    config_error,
+    reason,
+    transcript_message,
 )
-from voxgate.services.transcription import joined_text
+from voxgate.services.realtime.vad import VAD_RATE, WINDOW, SpeechStarted
 from voxgate.wire.decoding import decode_json
-from voxgate.wire.live import (
-    ENCODINGS,
-    FinalTranscript,
-    LiveConfig,
-    LiveError,
-    LiveMessage,
-    LiveWord,
-    PartialTranscript,
-)
+from voxgate.wire.live import FinalTranscript, LiveConfig, LiveError, LiveMessage, PartialTranscript
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
+    import numpy as np
     from numpy.typing import NDArray
 
     from voxgate.engines.base import Segment
@@ -84,171 +73,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("voxgate.live")
 
-# WebSocket close codes (RFC 6455 §7.4.1).
-NORMAL = 1000
-UNSUPPORTED_DATA = 1003
-POLICY_VIOLATION = 1008
-INTERNAL_ERROR = 1011
-TRY_AGAIN_LATER = 1013
-
-SAMPLES_PER_MS = VAD_RATE // 1000
 PAUSE_MS = 160  # a pause this long starts a transcription that may become the final
 TAIL_MS = 160  # audio kept after the end of speech for the final (Silero ends speech early)
 CONFIG_TIMEOUT_S = 10.0
 FINAL_RETRY_S = 30.0  # how long a final retries when the engine's queue is full
 TASK_PREFIX = "voxgate-live:"  # every task a session starts is named so
 MAX_QUEUED_FRAMES = 256  # then the socket is not read: TCP backpressure on a fast client
-_REASON_BYTES = 120  # close reasons are limited to 123 bytes
 
 Frame = str | bytes | None  # None: the client went away
-
-_NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `(?P<field>[^`]+)`")
-_CONFIG_KEYS = tuple(field.name for field in msgspec.structs.fields(LiveConfig))
-
-
-@dataclass(frozen=True)
-class Close:
-    """How the handler closes the socket once the session is over."""
-
-    code: int
-    reason: str = ""
-
-
-class _Gone(Exception):  # noqa: N818 - a signal, not an error
-    """The client went away: a disconnect frame, or a send that failed."""
-
-
-class _Refused(Exception):  # noqa: N818
-    """The configuration is refused: ``error`` is sent, then the socket closes with ``code``."""
-
-    def __init__(self, error: OpenAIError, code: int) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.code = code
-
-
-def close_code(error: OpenAIError) -> int:
-    """The close code for an error that ends a session."""
-    if isinstance(error, RateLimitError | ServiceUnavailableError):
-        return TRY_AGAIN_LATER
-    if error.status_code < 500:  # noqa: PLR2004
-        return POLICY_VIOLATION
-    return INTERNAL_ERROR
-
-
-def _reason(text: str) -> str:
-    return text.encode()[:_REASON_BYTES].decode(errors="ignore")
-
-
-def _created() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# -- audio in ----------------------------------------------------------------------------------
-
-
-class _Decoder:
-    """Wire bytes to float32 samples; a sample split across two frames is joined, not lost."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self.width = {"pcm_s16le": 2, "pcm_f32le": 4}.get(encoding, 1)
-        self._rest = b""
-
-    def decode(self, data: bytes) -> NDArray[np.float32]:
-        if self._rest:
-            data = self._rest + data
-        usable = len(data) - len(data) % self.width
-        self._rest = data[usable:]
-        raw = data[:usable] if usable < len(data) else data
-        if self.encoding == "pcm_s16le":
-            return np.frombuffer(raw, dtype="<i2").astype(np.float32) / np.float32(32_768.0)
-        if self.encoding == "pcm_f32le":
-            samples = np.frombuffer(raw, dtype="<f4")
-            finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-            clipped: NDArray[np.float32] = np.clip(finite, -1.0, 1.0).astype(np.float32)
-            return clipped
-        table = ULAW_TO_PCM if self.encoding == "pcm_mulaw" else ALAW_TO_PCM
-        codes = np.frombuffer(raw, dtype=np.uint8)
-        return table[codes].astype(np.float32) / np.float32(32_768.0)
-
-
-@dataclass(frozen=True)
-class _Step:
-    """What one batch of frames gave: 16 kHz samples, turn events, and the VAD's clock."""
-
-    samples: NDArray[np.float32]
-    events: list[TurnEvent]
-    position: int  # samples judged by the VAD (whole 32 ms windows)
-    speech_end: int  # where the latest speech window ended
-
-
-class _Ingest:
-    """Decode, resample and judge audio; runs in a worker thread, one batch at a time."""
-
-    def __init__(self, config: LiveConfig) -> None:
-        self._decoder = _Decoder(config.encoding)
-        self._resampler = (
-            None
-            if config.sample_rate == VAD_RATE
-            else soxr.ResampleStream(config.sample_rate, VAD_RATE, 1, dtype="float32")
-        )
-        self._detector = TurnDetector(
-            TurnSettings(
-                threshold=config.threshold,
-                prefix_padding_ms=config.prefix_padding_ms,
-                silence_duration_ms=config.silence_duration_ms,
-            )
-        )
-
-    def __call__(self, data: bytes, *, last: bool) -> _Step:
-        samples = self._decoder.decode(data)
-        if self._resampler is not None:
-            samples = np.asarray(self._resampler.resample_chunk(samples, last=last), np.float32)
-        detector = self._detector
-        events = detector.feed(samples)
-        return _Step(
-            samples=samples,
-            events=events,
-            position=detector.position_ms * SAMPLES_PER_MS,
-            speech_end=detector.speech_end_ms * SAMPLES_PER_MS,
-        )
-
-
-class _Samples:
-    """The session's recent 16 kHz audio, addressed by sample index since its first audio."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[NDArray[np.float32]] = deque()
-        self.start = 0
-        self.end = 0
-
-    def append(self, samples: NDArray[np.float32]) -> None:
-        if len(samples):
-            self._chunks.append(samples)
-            self.end += len(samples)
-
-    def slice(self, begin: int, end: int) -> NDArray[np.float32]:
-        """A copy of samples ``begin:end`` (clamped to what is held)."""
-        begin, end = max(begin, self.start), min(end, self.end)
-        parts: list[NDArray[np.float32]] = []
-        position = self.start
-        for chunk in self._chunks:
-            following = position + len(chunk)
-            if following > begin and position < end:
-                parts.append(chunk[max(0, begin - position) : min(len(chunk), end - position)])
-            position = following
-            if position >= end:
-                break
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-
-    def trim(self, before: int) -> None:
-        """Forget the samples before ``before``."""
-        while self._chunks and self.start + len(self._chunks[0]) <= before:
-            self.start += len(self._chunks.popleft())
-        if self._chunks and self.start < before:
-            self._chunks[0] = self._chunks[0][before - self.start :].copy()
-            self.start = before
 
 
 # -- utterances --------------------------------------------------------------------------------
@@ -305,7 +137,7 @@ class LiveSession:
         # audio and utterance state, touched only on the event loop
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
         self._finals: asyncio.Queue[_Final | None] = asyncio.Queue()
-        self._buffer = _Samples()
+        self._buffer = AudioBuffer(VAD_RATE)
         self._utterance: _Utterance | None = None
         self._partial: _Partial | None = None
         self._pending_finals = 0
@@ -327,12 +159,12 @@ class LiveSession:
         try:
             try:
                 config = await self._configure(receive)
-            except _Refused as refused:
+            except Refused as refused:
                 log.info("live session refused", error=refused.error.message)
-                with contextlib.suppress(_Gone):
+                with contextlib.suppress(Gone):
                     await self._send(LiveError(error=refused.error.detail()))
-                return Close(refused.code, _reason(refused.error.message))
-            except _Gone:
+                return Close(refused.code, reason(refused.error.message))
+            except Gone:
                 return None
             log.info(
                 "live session started",
@@ -377,7 +209,7 @@ class LiveSession:
         """Run a session task; the client leaving or any failure ends the session."""
         try:
             await work
-        except _Gone:
+        except Gone:
             self._finish(None)
         except OpenAIError as exc:
             await self._fail(exc, close_code(exc))
@@ -387,9 +219,9 @@ class LiveSession:
             await self._fail(error, INTERNAL_ERROR)
 
     async def _fail(self, error: OpenAIError, code: int) -> None:
-        with contextlib.suppress(_Gone):
+        with contextlib.suppress(Gone):
             await self._send(LiveError(error=error.detail()))
-        self._finish(Close(code, _reason(error.message)))
+        self._finish(Close(code, reason(error.message)))
 
     async def _send(
         self, message: LiveMessage, *, unless: Callable[[], bool] | None = None
@@ -402,7 +234,7 @@ class LiveSession:
             try:
                 await self._send_text(payload)
             except Exception as exc:
-                raise _Gone from exc
+                raise Gone from exc
         return True
 
     async def _report(self, message: str, code: str) -> None:
@@ -413,38 +245,39 @@ class LiveSession:
 
     async def _configure(self, receive: Callable[[], Awaitable[Frame]]) -> LiveConfig:
         try:
-            frame = await asyncio.wait_for(receive(), CONFIG_TIMEOUT_S)
+            async with asyncio.timeout(CONFIG_TIMEOUT_S):
+                frame = await receive()
         except TimeoutError:
             message = f"No configuration message within {CONFIG_TIMEOUT_S:g} s."
             error = InvalidRequestError(message, code="config_timeout")
-            raise _Refused(error, POLICY_VIOLATION) from None
+            raise Refused(error, POLICY_VIOLATION) from None
         if frame is None:
-            raise _Gone
+            raise Gone
         if isinstance(frame, bytes):
             message = (
                 'The first message must be the JSON configuration, e.g. {"sample_rate": 16000}; '
                 "binary audio frames come after it."
             )
             error = InvalidRequestError(message, code="config_required")
-            raise _Refused(error, UNSUPPORTED_DATA)
+            raise Refused(error, UNSUPPORTED_DATA)
         try:
             fields = decode_json(frame)
         except msgspec.DecodeError as exc:
             message = f"The configuration message is not valid JSON: {exc}."
             error = InvalidRequestError(message, code="invalid_json")
-            raise _Refused(error, POLICY_VIOLATION) from None
+            raise Refused(error, POLICY_VIOLATION) from None
         if not isinstance(fields, dict):
             message = 'The configuration message must be a JSON object: {"sample_rate": 16000}.'
-            raise _Refused(InvalidRequestError(message, code="invalid_config"), POLICY_VIOLATION)
-        query = {key: self._query[key] for key in _CONFIG_KEYS if key in self._query}
+            raise Refused(InvalidRequestError(message, code="invalid_config"), POLICY_VIOLATION)
+        query = {key: self._query[key] for key in CONFIG_KEYS if key in self._query}
         try:
             config = msgspec.convert({**query, **fields}, LiveConfig, strict=False)
         except msgspec.ValidationError as exc:
-            raise _config_error(str(exc)) from None
+            raise config_error(str(exc)) from None
         try:
             capabilities = await stt.prepare(self._runtime, config.model, language=config.language)
         except OpenAIError as exc:
-            raise _Refused(exc, close_code(exc)) from None
+            raise Refused(exc, close_code(exc)) from None
         self._words = capabilities.word_timestamps
         self.config = config
         return config
@@ -456,7 +289,7 @@ class LiveSession:
         while True:
             frame = await receive()
             if frame is None:
-                raise _Gone
+                raise Gone
             if self._done:
                 continue  # audio (and anything else) after done is ignored
             if isinstance(frame, bytes):
@@ -485,7 +318,7 @@ class LiveSession:
 
     async def _process(self, config: LiveConfig) -> None:
         """Batches of frames through the VAD, in order; after ``done``, the flush."""
-        ingest = _Ingest(config)
+        ingest = Ingest(config)
         while True:
             frames = [await self._audio.get()]
             while not self._audio.empty():
@@ -500,7 +333,7 @@ class LiveSession:
                 return
             self._maybe_partial()
 
-    def _apply(self, step: _Step) -> None:
+    def _apply(self, step: Step) -> None:
         self._buffer.append(step.samples)
         for event in step.events:
             if isinstance(event, SpeechStarted):
@@ -698,14 +531,14 @@ class LiveSession:
         utterance = partial.utterance
         if not utterance.finalized:
             utterance.result = (partial.covers, segments)
-        message = self._transcript(
+        message = transcript_message(
             PartialTranscript, segments, utterance.begin, utterance.onset, partial.covers
         )
         if message.text:
             try:
                 if await self._send(message, unless=lambda: utterance.final_sent):
                     self.partials_sent += 1
-            except _Gone:
+            except Gone:
                 self._finish(None)
                 return segments
         self._maybe_partial()
@@ -719,7 +552,7 @@ class LiveSession:
                 segments = await job.adopted
             if segments is None:
                 segments = await self._transcribe_final(job.audio)
-            message = self._transcript(
+            message = transcript_message(
                 FinalTranscript, segments, job.begin, job.onset, job.speech_end
             )
             job.utterance.final_sent = True
@@ -733,62 +566,3 @@ class LiveSession:
             self._pending_finals -= 1
             self._maybe_partial()
         self._finish(Close(NORMAL))
-
-    def _transcript(
-        self,
-        kind: type[PartialTranscript | FinalTranscript],
-        segments: list[Segment],
-        begin: int,
-        onset: int,
-        speech_end: int,
-    ) -> PartialTranscript | FinalTranscript:
-        """The message for ``segments`` decoded from audio starting at sample ``begin``.
-
-        Word times move onto the session clock and are clamped into the utterance, in order:
-        Whisper tends to start the first word at the start of its audio (in the padding).
-        """
-        audio_start = onset // SAMPLES_PER_MS
-        audio_end = max(audio_start, speech_end // SAMPLES_PER_MS)
-        offset = begin / SAMPLES_PER_MS
-        words: list[LiveWord] = []
-        probabilities: list[float] = []
-        previous = audio_start
-        for segment in segments:
-            for word in segment.words or []:
-                text = word.word.strip()
-                if not text:
-                    continue
-                start = min(max(round(offset + 1000 * word.start), previous), audio_end)
-                end = min(max(round(offset + 1000 * word.end), start), audio_end)
-                confidence = round(min(max(float(word.probability), 0.0), 1.0), 4)
-                words.append(LiveWord(start=start, end=end, confidence=confidence, text=text))
-                probabilities.append(confidence)
-                previous = end
-        if not probabilities:  # no words from this engine: the segments' own confidence
-            probabilities = [float(np.exp(min(s.avg_logprob, 0.0))) for s in segments]
-        confidence = round(sum(probabilities) / len(probabilities), 4) if probabilities else 0.0
-        return kind(
-            text=joined_text(segments),
-            audio_start=audio_start,
-            audio_end=audio_end,
-            confidence=confidence,
-            words=words,
-            created=_created(),
-        )
-
-
-def _config_error(message: str) -> _Refused:
-    """The configuration's problem as msgspec words it, with the field as ``param``."""
-    text, param = param_from_msgspec(message)
-    named = _NAMED_FIELD.search(text)
-    if named:
-        param = named.group("field")
-    if param == "encoding":
-        supported = ", ".join(ENCODINGS)
-        error = InvalidRequestError(
-            f"Unsupported encoding; use one of {supported}.",
-            param="encoding",
-            code="unsupported_encoding",
-        )
-        return _Refused(error, UNSUPPORTED_DATA)
-    return _Refused(InvalidRequestError(text, param=param, code="invalid_config"), POLICY_VIOLATION)

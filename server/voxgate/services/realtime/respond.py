@@ -19,7 +19,7 @@ import contextlib
 import math
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -104,6 +104,22 @@ def response_input(conversation: Conversation, params: dict[str, Any]) -> list[I
     return context
 
 
+class AudioSink(Protocol):
+    """Where answers are spoken instead of ``response.output_audio.delta`` events.
+
+    WebRTC sends audio only on the server's media track; a WebSocket session has no sink.
+    """
+
+    def write(self, response_id: str, pcm: bytes) -> None:
+        """Queue audio of ``response_id`` (24 kHz pcm16 mono)."""
+
+    def end(self, response_id: str, *, cancelled: bool) -> None:
+        """The response ended: play out what is queued, or drop it when it was cancelled."""
+
+    def clear(self) -> None:
+        """Drop whatever is queued (the client's ``output_audio_buffer.clear``)."""
+
+
 class ResponseRun:
     """A response in progress; ``cancel`` ends it with ``status: cancelled``."""
 
@@ -116,6 +132,7 @@ class ResponseRun:
         params: dict[str, Any],
         *,
         finished: Callable[[ResponseRun], None],
+        sink: AudioSink | None = None,
     ) -> None:
         self.runtime = runtime
         self.outbox = outbox
@@ -136,6 +153,7 @@ class ResponseRun:
         self.audio_ms = 0.0
         self.started = time.perf_counter()
         self._finished = finished
+        self.sink = sink
 
     def cancel(self, reason: str) -> None:
         """Stop now (idempotent)."""
@@ -153,6 +171,8 @@ class ResponseRun:
         try:
             await self._generate()
         except asyncio.CancelledError:
+            if self.sink is not None:
+                self.sink.end(self.id, cancelled=True)
             reason = self.reason or "client_cancelled"
             self._finish("cancelled", wire.StatusDetails(type="cancelled", reason=reason))
             raise
@@ -167,6 +187,8 @@ class ResponseRun:
         else:
             self._finish("completed", None)
         finally:
+            if self.sink is not None:
+                self.sink.end(self.id, cancelled=False)  # after a cancel: nothing left to play
             self._finished(self)
 
     async def _generate(self) -> None:
@@ -323,6 +345,9 @@ class ResponseRun:
                     seconds = time.perf_counter() - self.started
                     instance.telemetry.first_audio(instance.name, seconds)
                 self.audio_ms += 1000 * len(data) / (2 * SPEECH_RATE)
+                if self.sink is not None:
+                    self.sink.write(self.id, data)
+                    continue
                 if output != "pcm16":
                     data = formats.encode(output, PcmAudio.from_pcm16(data, SPEECH_RATE))  # noqa: PLW2901
                 for start in range(0, len(data), chunk_bytes):

@@ -17,7 +17,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import msgspec
 import structlog
@@ -31,13 +31,14 @@ from voxgate.services.realtime.buffer import AudioBuffer
 from voxgate.services.realtime.conversation import Conversation, item_from_wire
 from voxgate.services.realtime.events import Content, Item, new_id
 from voxgate.services.realtime.outbox import Outbox, failure
-from voxgate.services.realtime.respond import ResponseRun, speech_template
+from voxgate.services.realtime.respond import AudioSink, ResponseRun, speech_template
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
 from voxgate.wire import realtime_events as events
 from voxgate.wire.decoding import decode_json
 
 if TYPE_CHECKING:
+    from voxgate.engines.audio import PcmAudio
     from voxgate.runtime import Runtime
     from voxgate.services.realtime.config import SessionConfig, SessionKind
 
@@ -45,6 +46,14 @@ log = structlog.get_logger("voxgate.realtime")
 
 MIN_COMMIT_MS = 100
 BUFFER_LIMIT_SECONDS = 15 * 60
+
+
+async def check_config(runtime: Runtime, config: SessionConfig) -> None:
+    """Models and voice exist and fit, before a session takes the configuration."""
+    with params_renamed({"model": "session.audio.input.transcription.model"}):
+        runtime.stt_engine(config.stt_model)
+    if config.kind == "realtime" and "audio" in config.output_modalities:
+        await speech.check_voice(speech_template(runtime, config))
 
 
 class RealtimeSession:
@@ -61,6 +70,7 @@ class RealtimeSession:
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.audio_sink: AudioSink | None = None  # WebRTC: answers go to the track, not events
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -78,6 +88,11 @@ class RealtimeSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def preset(self, session: dict[str, Any]) -> None:
+        """Start from a client secret's session configuration (checked when it was minted)."""
+        self.config = session_config.apply_update(self.config, session)
+        self._buffer = AudioBuffer(self.config.input_rate, BUFFER_LIMIT_SECONDS)
 
     def start(self) -> None:
         """The first event: the session as it is."""
@@ -144,7 +159,7 @@ class RealtimeSession:
                 self._reset_turns()
                 self.send(events.BufferCleared())
             case wire.OutputAudioBufferClear():
-                pass  # WebRTC/SIP only: over WebSocket the client holds the audio
+                self._clear_output()
             case wire.ConversationItemCreate(item=item, previous_item_id=previous):
                 self._create_item(item, previous)
             case wire.ConversationItemDelete(item_id=item_id):
@@ -159,6 +174,13 @@ class RealtimeSession:
                 self.create_response(params or {})
             case wire.ResponseCancel(response_id=response_id):
                 self._cancel(response_id)
+            case _:  # the type checker proves every client event type has its case
+                assert_never(event)
+
+    def _clear_output(self) -> None:
+        """WebRTC: drop the answer audio not yet played (over WebSocket the client holds it)."""
+        if self.audio_sink is not None:
+            self.audio_sink.clear()
 
     async def _update(self, session: dict[str, Any], *, beta_name: bool) -> None:
         config = session_config.apply_update(self.config, session)
@@ -183,11 +205,7 @@ class RealtimeSession:
             self.send(events.SessionUpdated(session=self.session_object()))
 
     async def _check(self, config: SessionConfig) -> None:
-        """Models and voice exist and fit, before the session takes the new configuration."""
-        with params_renamed({"model": "session.audio.input.transcription.model"}):
-            self.runtime.stt_engine(config.stt_model)
-        if config.kind == "realtime" and "audio" in config.output_modalities:
-            await speech.check_voice(speech_template(self.runtime, config))
+        await check_config(self.runtime, config)
 
     def _reset_turns(self) -> None:
         turns = self.config.turn_detection
@@ -203,7 +221,11 @@ class RealtimeSession:
             raise InvalidRequestError(
                 "`audio` is not valid base64.", param="audio", code="invalid_base64"
             ) from None
-        audio = self._decode(raw, "audio")
+        await self.feed_audio(self._decode(raw, "audio"))
+
+    async def feed_audio(self, audio: PcmAudio) -> None:
+        """Input audio at any rate (WebRTC's decoded track, or an append): buffer, detect turns."""
+        audio = audio.resample(self.config.input_rate)
         if self._buffer.full(len(audio)):
             raise InvalidRequestError(
                 "The input audio buffer holds 15 minutes of audio: commit or clear it.",
@@ -411,6 +433,7 @@ class RealtimeSession:
             self.config,
             params,
             finished=self._response_finished,
+            sink=self.audio_sink,
         )
         self.response = run
         run.task = self.spawn(run.run())
