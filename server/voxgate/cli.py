@@ -20,7 +20,7 @@ from voxgate.plugins.registry import PluginError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from voxgate.config import ModelRoute, ServerConfig
+    from voxgate.config import ModelRoute, ServerConfig, Task
     from voxgate.plugins.manager import PluginManager
 
 EXIT_CONFIG = 1
@@ -80,9 +80,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file without loading any engine; print a summary or every problem."""
     _, config = prepare(args.file)
-    counts = ", ".join(
-        f"{len(config.instances_for(task))} {task}" for task in ("stt", "tts", "chat")
-    )
+    tasks: list[Task] = ["stt", "tts", "chat"]
+    if config.instances_for("diarize"):  # only then: summaries without diarizers stay as they were
+        tasks.append("diarize")
+    counts = ", ".join(f"{len(config.instances_for(task))} {task}" for task in tasks)
     keys = config.api_keys()
     print(f"OK: {config.source}")
     print(f"  instances: {counts}")
@@ -144,7 +145,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _targets(route: ModelRoute) -> str:
-    targets = (f"{t}={getattr(route, t)}" for t in ("stt", "tts", "chat") if getattr(route, t))
+    tasks = ("stt", "tts", "chat", "diarize")
+    targets = (f"{t}={getattr(route, t)}" for t in tasks if getattr(route, t))
     return ", ".join(targets)
 
 

@@ -31,12 +31,12 @@ if TYPE_CHECKING:
     from voxgate.plugins.hooks import Hooks
     from voxgate.state import StateStore
 
-Task = Literal["stt", "tts", "chat"]
+Task = Literal["stt", "tts", "chat", "diarize"]
 """An instance table, and what a model id is resolved for: ``resolve_model(model, task, config)``.
 
 Public (``voxgate.Task``) so a ``resolve_model`` implementation can annotate its ``task``.
 """
-TASKS: tuple[Task, ...] = ("stt", "tts", "chat")
+TASKS: tuple[Task, ...] = ("stt", "tts", "chat", "diarize")
 DEFAULT_SOURCE = "<embedded default>"
 OPENAI_UPLOAD_LIMIT = 26_214_400  # 25 MiB, what api.openai.com accepts
 
@@ -210,7 +210,7 @@ class StateSettings(ConfigBase):
 
 
 class InstanceSettings(ConfigBase):
-    """Keys every ``[stt.*]``, ``[tts.*]`` and ``[chat.*]`` instance table accepts."""
+    """Keys every ``[stt.*]``, ``[tts.*]``, ``[diarize.*]`` and ``[chat.*]`` table accepts."""
 
     kind: Annotated[str, _describe("The registered kind this instance runs.")]
     preload: Annotated[bool, _describe("Load at start-up; /ready waits for it.")] = False
@@ -237,6 +237,12 @@ class ModelRoute(ConfigBase):
     )
     tts: Annotated[str | None, _describe("The [tts.*] instance that speaks for this id.")] = None
     chat: Annotated[str | None, _describe("The [chat.*] proxy that answers for this id.")] = None
+    diarize: Annotated[
+        str | None,
+        _describe(
+            "The [diarize.*] instance that says who spoke when (response_format=diarized_json)."
+        ),
+    ] = None
     owned_by: Annotated[str, _describe("`owned_by` in /v1/models.")] = "voxgate"
 
 
@@ -302,7 +308,7 @@ class ServerConfig:
         ids = [
             name
             for name, inst in self.instances.items()
-            if name not in self.models and inst.task != "chat"
+            if name not in self.models and inst.task in {"stt", "tts"}
         ]
         return ids + [alias for alias in self.models if not is_pattern(alias)]
 
@@ -365,6 +371,7 @@ CORE_TABLES: dict[str, type[ConfigBase] | None] = {
     "stt": None,
     "tts": None,
     "chat": None,
+    "diarize": None,
 }
 
 # Environment variables people set per deployment, and the TOML key each overrides.
@@ -762,10 +769,15 @@ class _Validator:
                 if decoded is None:
                     continue
                 route = decoded
-                targets = {"stt": route.stt, "tts": route.tts, "chat": route.chat}
+                targets = {
+                    "stt": route.stt,
+                    "tts": route.tts,
+                    "chat": route.chat,
+                    "diarize": route.diarize,
+                }
                 if not any(targets.values()):
                     self.problems.append(
-                        ConfigProblem(path, "route names no stt, tts or chat instance")
+                        ConfigProblem(path, "route names no stt, tts, chat or diarize instance")
                     )
                 for task, target_name in targets.items():
                     found = instances.get(target_name) if target_name else None

@@ -12,6 +12,7 @@ from voxgate.drain import Drain
 from voxgate.engines.base import (
     ChatProxy,
     ComponentContext,
+    Diarizer,
     EngineBase,
     SttEngine,
     Transcoder,
@@ -80,6 +81,11 @@ class Runtime:
     def tts_engine(self, model: str) -> EngineInstance[TtsEngine]:
         """The TTS instance for an OpenAI model id."""
         return _pick(self.pool.tts, self.instance_name(model, "tts"), model)
+
+    def diarizer(self, model: str) -> EngineInstance[Diarizer] | None:
+        """The diarizer routed for an OpenAI model id, or ``None`` when it has none."""
+        name = self.hooks.resolve_model(model, "diarize", self.config)
+        return None if name is None else _pick(self.pool.diarize, name, model)
 
     def chat_proxy(self, model: str) -> ChatProxy:
         """The chat proxy for a model id; 503 saying how to configure one when there is none."""
@@ -155,6 +161,9 @@ def build_runtime(
 
     stt = {i.name: instance(i, registry.stt[i.kind]) for i in config.instances_for("stt")}
     tts = {i.name: instance(i, registry.tts[i.kind]) for i in config.instances_for("tts")}
+    diarize = {
+        i.name: instance(i, registry.diarize[i.kind]) for i in config.instances_for("diarize")
+    }
     chat = {
         i.name: registry.chat[i.kind](i.options, context(i.name))
         for i in config.instances_for("chat")
@@ -168,7 +177,7 @@ def build_runtime(
     if config.state is not None:
         state_cls = registry.state[config.state.kind]
         state_store = state_cls(config.state.options, context("state"), url=config.state.url)
-    pool = EnginePool(stt, tts)
+    pool = EnginePool(stt, tts, diarize)
     telemetry.watch_pool(pool)
     return Runtime(
         config=config,

@@ -52,6 +52,9 @@ kind = "fake-stt"
 [tts.tone]
 kind = "fake-tts"
 
+[diarize.speakers]
+kind = "fake-diarize"
+
 [chat.decoy]
 kind = "openai"
 base_url = "http://127.0.0.1:1/v1"

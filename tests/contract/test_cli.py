@@ -89,10 +89,15 @@ def test_plugins_lists_builtins_and_installed_plugins(subprocess_env):
     fakes = plugins["fakes"]
     assert fakes["distribution"] == "voxgate-test-support"
     assert fakes["version"] == "1.0"
-    assert fakes["kinds"] == {"stt": ["fake-stt"], "transcoder": ["wav"], "tts": ["fake-tts"]}
+    assert fakes["kinds"] == {
+        "diarize": ["fake-diarize"],
+        "stt": ["fake-stt"],
+        "transcoder": ["wav"],
+        "tts": ["fake-tts"],
+    }
     text = run(subprocess_env, "plugins").stdout
     assert "fakes  (voxgate-test-support 1.0)" in text
-    assert "kinds: stt: fake-stt; transcoder: wav; tts: fake-tts" in text
+    assert "kinds: diarize: fake-diarize; stt: fake-stt; transcoder: wav; tts: fake-tts" in text
 
 
 def test_plugins_are_listed_even_when_the_config_is_broken(tmp_path, subprocess_env):

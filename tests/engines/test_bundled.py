@@ -86,6 +86,7 @@ def test_bundled_table_describes_every_model():
         "whisper-base",
         "kokoro-82m",
         "piper-en_US-joe-medium",
+        "speaker-ge2e",
     ]
     for name, model in BUNDLED.items():
         assert model.name == name
@@ -97,6 +98,14 @@ def test_bundled_table_describes_every_model():
 
 
 # -- each pkg: name resolves --------------------------------------------------------------------
+
+
+def test_speaker_ge2e_is_resemblyzers_directory_found_without_importing_it(cache):
+    import sys
+
+    path = resolve("pkg:speaker-ge2e", cache)
+    assert (path / "pretrained.pt").stat().st_size > 16_000_000
+    assert "resemblyzer" not in sys.modules, "importing resemblyzer imports torch"
 
 
 def test_whisper_tiny_en_is_the_package_directory(cache):

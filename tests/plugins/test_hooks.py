@@ -55,6 +55,7 @@ def test_hook_names_are_what_the_architecture_lists():
                 "register_tts_engines",
                 "register_transcoders",
                 "register_chat_proxies",
+                "register_diarizers",
                 "register_state_stores",
                 "register_model_sources",
                 "resolve_model",
@@ -145,6 +146,57 @@ def test_hook_register_tts_engines():
     assert hooks.registry.tts == {"fake-tts": fakes.FakeTtsEngine}
     runtime = build_runtime(load_config_from_str(FAKE_TOML, hooks, environ={}), hooks)
     assert runtime.tts_engine("tts-1").name == "tone"
+
+
+class TwoSpeakers(fakes.FakeDiarizer):
+    kind: ClassVar[str] = "two-speakers"
+
+
+def test_hook_register_diarizers():
+    @hookimpl
+    def register_diarizers(register):
+        register(TwoSpeakers)
+
+    hooks = hooks_with(plugin_module("voxgate_two", register_diarizers=register_diarizers))
+    assert hooks.registry.diarize == {
+        "fake-diarize": fakes.FakeDiarizer,
+        "two-speakers": TwoSpeakers,
+    }
+    assert hooks.registry.owners[("diarize", "two-speakers")] == "voxgate_two"
+    toml = (
+        FAKE_TOML
+        + '"who" = { stt = "fake-stt", diarize = "pair" }\n'
+        + '[diarize.pair]\nkind = "two-speakers"\nturn_seconds = 2.0\n'
+    )
+    config = load_config_from_str(toml, hooks, environ={})
+    assert config.instances["pair"].options == fakes.FakeDiarizerConfig(turn_seconds=2.0)
+    runtime = build_runtime(config, hooks)
+    found = runtime.diarizer("who")
+    assert found is not None
+    assert found.name == "pair"
+    assert found.engine_class is TwoSpeakers
+    assert runtime.diarizer("whisper-1") is None, "a route without a diarizer"
+    with pytest.raises(ConfigError) as info:
+        load_config_from_str(
+            toml.replace('diarize = "pair"', 'diarize = "nope"').replace("turn_seconds", "turns"),
+            hooks,
+            environ={},
+        )
+    assert sorted(str(p).split(":")[0] for p in info.value.problems) == [
+        "diarize.pair.turns",
+        "models.who.diarize",
+    ]
+
+    class NotADiarizer:
+        kind = "nothing"
+
+    @hookimpl
+    def register_bad(register):
+        register(NotADiarizer)
+
+    bad = hooks_with(plugin_module("voxgate_bad", register_diarizers=register_bad))
+    with pytest.raises(PluginError, match="must be a subclass of voxgate.Diarizer"):
+        _ = bad.registry
 
 
 class AacFastTranscoder(fakes.WavTranscoder):

@@ -161,7 +161,7 @@ def test_instance_names_are_unique_across_tables(hooks):
 
 def test_route_needs_a_target(hooks):
     found = problems_of('[models]\n"m" = { owned_by = "me" }\n', hooks)
-    assert "names no stt, tts or chat" in found["models.m"]
+    assert "names no stt, tts, chat or diarize" in found["models.m"]
 
 
 def test_invalid_toml_is_one_clear_problem(hooks):

@@ -181,7 +181,7 @@ def test_a_pattern_to_a_missing_instance_is_a_config_error(hooks):
     )
     assert "routes to instance 'whisper-base'" in found['models."gpt-*transcribe*"']
     assert "[tts.*]" in found['models."gpt-*-tts*".tts']
-    assert "names no stt, tts or chat" in found['models."x*"']
+    assert "names no stt, tts, chat or diarize" in found['models."x*"']
 
 
 # -- the default configuration ------------------------------------------------------------------

@@ -29,9 +29,14 @@ from voxgate.wire.transcription import (
 
 SttRequest = TypeVar("SttRequest", TranscriptionRequest, TranslationRequest)
 
-_LIST_FIELDS = ("timestamp_granularities", "include")
+_LIST_FIELDS = (
+    "timestamp_granularities",
+    "include",
+    "known_speaker_names",
+    "known_speaker_references",
+)
 _OBJECT_FIELDS = ("chunking_strategy",)
-# Sent by the SDK for other models; accepted and ignored, as a server without them should.
+# Sent by the SDK for other models (or endpoints); accepted and ignored where not typed.
 _IGNORED_FIELDS = frozenset(
     {"known_speaker_names", "known_speaker_references", "keywords", "languages", "user"}
 )
@@ -57,23 +62,25 @@ async def _handle(
     request: Request[Any, Any, Any], runtime: Runtime, request_type: type[SttRequest]
 ) -> Response[bytes] | ClosingStream:
     upload, parsed, extra = await _read_form(request, request_type)
-    job = stt.plan(parsed, extra)
+    diarizer = runtime.diarizer(parsed.model) if request_type is TranscriptionRequest else None
+    job = stt.plan(parsed, extra, diarizes=diarizer is not None)
     instance = runtime.stt_engine(job.model)
+    diarized = await stt.open_diarization(diarizer, job, runtime.transcoder)
     data = await upload.read()
     await upload.close()
     audio = await stt.open_upload(
         data, parsed, runtime.transcoder, instance.engine_class.sample_rate, runtime.telemetry
     )
     del data  # the probed stream keeps its own reference until it is closed
-    stream = await stt.open_segments(instance, job, audio, runtime.decoded_audio)
+    stream = await stt.open_segments(instance, job, audio, runtime.decoded_audio, diarized)
     if job.stream:
         return ClosingStream(
-            stt.sse_events(job, stream, lambda: audio.duration),
+            stt.sse_events(job, stream, lambda: audio.duration, diarized),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     segments = await unless_disconnected(request, stt.collect(stream))
-    body, media_type = stt.render(job, segments, audio.duration)
+    body, media_type = stt.render(job, segments, audio.duration, diarized)
     return Response(body, media_type=media_type)
 
 

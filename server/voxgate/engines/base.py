@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
 
+    import numpy as np
+    from numpy.typing import NDArray
+
     from voxgate.engines.audio import PcmAudio
 
 
@@ -234,6 +237,78 @@ class SttEngine(EngineBase[ConfigT_co]):
         one being transcribed and the one read ahead) or, for ``0``, the whole upload.
         """
         return 0.0
+
+
+# -- speaker diarization ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownSpeaker:
+    """A speaker a request names (``known_speaker_names[]``) with a clip of their voice.
+
+    ``audio`` is the decoded ``known_speaker_references[]`` clip (2-10 s), mono float32 at
+    the diarizer's ``sample_rate``.
+    """
+
+    name: str
+    audio: PcmAudio
+
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    """Per-request diarization options: the speakers the client already knows, if any."""
+
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+
+
+class SpeakerTurn(msgspec.Struct, frozen=True, kw_only=True):
+    """A stretch of speech by one speaker, in seconds from the start of the upload.
+
+    ``speaker`` is the diarizer's own label: a known speaker's name when it matched one,
+    anything else (``"0"``, ``"spk1"``) for the speakers it found. The service renames the
+    latter ``A``, ``B``, ... in order of first appearance.
+    """
+
+    start: float
+    end: float
+    speaker: str
+
+
+class DiarizationSession(ABC):
+    """One request's diarization: audio goes in as the STT engine reads it, turns come out.
+
+    ``feed`` receives the upload's samples in order, a block at a time, in the STT engine's
+    worker thread, while the engine transcribes; it should keep only small per-window results
+    (speaker embeddings), never the audio, so that an hour diarizes in bounded memory.
+    ``finish`` runs once after the last block and returns the turns in time order.
+    """
+
+    @abstractmethod
+    def feed(self, samples: NDArray[np.float32]) -> None:
+        """The next samples of the upload (mono float32 at the diarizer's ``sample_rate``)."""
+
+    @abstractmethod
+    def finish(self) -> list[SpeakerTurn]:
+        """Every speaker turn found, in time order."""
+
+
+class Diarizer(EngineBase[ConfigT_co]):
+    """Says who spoke when: ``[diarize.<name>]`` instances, used after an STT engine.
+
+    A ``[models]`` route with a ``diarize`` instance (``{ stt = "whisper-base", diarize =
+    "speakers" }``) makes that model id answer ``response_format=diarized_json``. The service
+    aligns the turns with the STT engine's word timestamps, so a segment never splits a word.
+    """
+
+    sample_rate: ClassVar[int] = 16_000
+
+    @abstractmethod
+    def session(self, options: DiarizeOptions) -> DiarizationSession:
+        """A fresh session for one request; called in a worker thread after ``load()``.
+
+        Raise ``InvalidRequestError`` for options it cannot honour (a reference clip with no
+        speech), before any audio is read.
+        """
 
 
 # -- text to speech ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import structlog
 
-from voxgate.engines.base import ComponentContext, EngineBase, SttEngine, TtsEngine
+from voxgate.engines.base import ComponentContext, Diarizer, EngineBase, SttEngine, TtsEngine
 from voxgate.engines.runner import iterate_in_worker
 from voxgate.errors import EngineError, OpenAIError, RateLimitError, ServiceUnavailableError
 from voxgate.telemetry import Telemetry
@@ -56,7 +56,7 @@ class EngineInstance(Generic[E]):
         self.engine_class = engine_class
         self._context = context
         self.telemetry = telemetry or Telemetry()
-        self.direction: Literal["in", "out"] = "in" if config.task == "stt" else "out"
+        self.direction: Literal["in", "out"] = "out" if config.task == "tts" else "in"
         self.executor = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix=f"voxgate-{self.name}"
         )
@@ -87,6 +87,11 @@ class EngineInstance(Generic[E]):
             try:
                 with self.telemetry.loading(self.name):
                     engine = await loop.run_in_executor(self.executor, self._create_and_load)
+            except OpenAIError as exc:  # the engine's own words for the client (a 503 saying why)
+                self.state = "failed"
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.warning("engine load refused", instance=self.name, error=str(exc))
+                raise
             except Exception as exc:
                 self.state = "failed"
                 self.load_error = f"{type(exc).__name__}: {exc}"
@@ -381,21 +386,23 @@ class EngineStream(Generic[T]):
 
 
 class EnginePool:
-    """Every STT and TTS instance by name, with preload and the idle reaper."""
+    """Every STT, TTS and diarizer instance by name, with preload and the idle reaper."""
 
     def __init__(
         self,
         stt: dict[str, EngineInstance[SttEngine]],
         tts: dict[str, EngineInstance[TtsEngine]],
+        diarize: dict[str, EngineInstance[Diarizer]] | None = None,
     ) -> None:
         self.stt = stt
         self.tts = tts
+        self.diarize = diarize or {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     @property
     def instances(self) -> list[EngineInstance[Any]]:
         """All instances, STT first."""
-        return [*self.stt.values(), *self.tts.values()]
+        return [*self.stt.values(), *self.tts.values(), *self.diarize.values()]
 
     def start(self) -> None:
         """Start preloading and the idle reaper; call from the app's lifespan."""

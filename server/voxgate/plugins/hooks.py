@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine, VoiceChoice
+from voxgate.engines.base import (
+    ChatProxy,
+    Diarizer,
+    SttEngine,
+    Transcoder,
+    TtsEngine,
+    VoiceChoice,
+)
 from voxgate.plugins.registry import Category, PluginError, Registry, check_component
 from voxgate.schema import ConfigProblem
 from voxgate.state import StateStore
@@ -43,6 +50,7 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
 _COMPONENT_HOOKS: tuple[tuple[str, Category, type], ...] = (
     ("register_stt_engines", "stt", SttEngine),
     ("register_tts_engines", "tts", TtsEngine),
+    ("register_diarizers", "diarize", Diarizer),
     ("register_transcoders", "transcoder", Transcoder),
     ("register_chat_proxies", "chat", ChatProxy),
     ("register_state_stores", "state", StateStore),

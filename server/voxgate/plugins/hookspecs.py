@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from voxgate.config import ServerConfig, Task
     from voxgate.engines.base import (
         ChatProxy,
+        Diarizer,
         SttEngine,
         Transcoder,
         TtsEngine,
@@ -86,6 +87,17 @@ def register_chat_proxies(register: Callable[[type[ChatProxy]], None]) -> None:
 
     Called once at start-up. Not firstresult. ``[chat.<name>] kind`` selects one. Default:
     nothing is registered.
+    """
+
+
+@hookspec
+def register_diarizers(register: Callable[[type[Diarizer]], None]) -> None:
+    """Register speaker diarizer classes: ``register(Ge2eDiarizer)`` per kind.
+
+    Called once at start-up. Not firstresult. ``[diarize.<name>] kind`` selects one; a
+    ``[models]`` route naming that instance as ``diarize`` lets a model id answer
+    ``diarized_json``. A kind registered twice fails naming both plugins. Default: nothing
+    is registered (the built-in ``diarize`` plugin registers ``ge2e``).
     """
 
 

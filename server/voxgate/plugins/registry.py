@@ -16,17 +16,26 @@ if TYPE_CHECKING:
 
     import msgspec
 
-    from voxgate.engines.base import ChatProxy, SttEngine, Transcoder, TtsEngine
+    from voxgate.engines.base import ChatProxy, Diarizer, SttEngine, Transcoder, TtsEngine
     from voxgate.models.sources import ModelSourceContext
     from voxgate.state import StateStore
 
 Category = Literal[
-    "stt", "tts", "transcoder", "chat", "state", "state_scheme", "model_source", "settings"
+    "stt",
+    "tts",
+    "diarize",
+    "transcoder",
+    "chat",
+    "state",
+    "state_scheme",
+    "model_source",
+    "settings",
 ]
 
 CATEGORY_LABELS: dict[Category, str] = {
     "stt": "STT engine kind",
     "tts": "TTS engine kind",
+    "diarize": "diarizer kind",
     "transcoder": "transcoder kind",
     "chat": "chat proxy kind",
     "state": "state store kind",
@@ -46,6 +55,7 @@ class Registry:
 
     stt: dict[str, type[SttEngine]] = field(default_factory=dict)
     tts: dict[str, type[TtsEngine]] = field(default_factory=dict)
+    diarize: dict[str, type[Diarizer]] = field(default_factory=dict)
     transcoder: dict[str, type[Transcoder]] = field(default_factory=dict)
     chat: dict[str, type[ChatProxy]] = field(default_factory=dict)
     state: dict[str, type[StateStore]] = field(default_factory=dict)

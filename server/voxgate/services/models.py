@@ -17,13 +17,14 @@ CREATED = 1_735_689_600  # 2025-01-01T00:00:00Z
 def list_models(config: ServerConfig) -> list[Model]:
     """Engine instance names (owned by ``voxgate``) and ``[models]`` aliases, in config order.
 
-    Chat proxies are not listed: their model ids are the upstream LLM's. Nor are patterns: a
-    client shows the list as ids to pick, and ``gpt-*transcribe*`` is none.
+    Chat proxies are not listed: their model ids are the upstream LLM's; nor are diarizers, which
+    are no model of their own. Nor are patterns: a client shows the list as ids to pick, and
+    ``gpt-*transcribe*`` is none.
     """
     models = [
         Model(id=name, created=CREATED, owned_by="voxgate")
         for name, instance in config.instances.items()
-        if name not in config.models and instance.task != "chat"
+        if name not in config.models and instance.task in {"stt", "tts"}
     ]
     models += [
         Model(id=alias, created=CREATED, owned_by=route.owned_by)

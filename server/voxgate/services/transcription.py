@@ -20,6 +20,7 @@ import structlog
 from voxgate.engines.audio import PcmAudio
 from voxgate.engines.base import (
     AudioDecodeError,
+    DiarizeOptions,
     Segment,
     SttCapabilities,
     SttEngine,
@@ -37,6 +38,7 @@ from voxgate.errors import (
     sse_error_event,
 )
 from voxgate.services.decoded_budget import BYTES_PER_SAMPLE, DecodedAudioBudget
+from voxgate.services.diarization import DiarizedRun, align, feeding, known_speakers, with_turns
 from voxgate.services.languages import LANGUAGE_NAMES, language_code, language_name
 from voxgate.services.subtitles import to_srt, to_vtt
 from voxgate.wire.transcription import (
@@ -48,6 +50,7 @@ from voxgate.wire.transcription import (
     TextDone,
     TokensUsage,
     Transcription,
+    TranscriptionDiarized,
     TranscriptionRequest,
     TranscriptionVerbose,
     TranslationRequest,
@@ -59,7 +62,7 @@ from voxgate.wire.transcription import (
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 
-    from voxgate.engines.base import Transcoder
+    from voxgate.engines.base import Diarizer, Transcoder
     from voxgate.engines.pool import EngineInstance, EngineStream
     from voxgate.telemetry import Telemetry
 
@@ -80,6 +83,7 @@ class SttJob:
     request: TranscriptionRequest | TranslationRequest
     options: TranscribeOptions
     interval: float | None = None  # chunk="interval": decode fixed windows of this length
+    diarize: bool = False  # run the model's diarizer alongside the engine
 
     @property
     def response_format(self) -> str:
@@ -100,13 +104,21 @@ class SttJob:
     def segments(self) -> bool:
         """verbose_json lists segments unless only words were asked for."""
         request = self.request
-        return not isinstance(request, TranscriptionRequest) or (
-            "segment" in request.timestamp_granularities
-        )
+        return not isinstance(request, TranscriptionRequest) or ("segment" in request.granularities)
 
 
-def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, Any]) -> SttJob:
-    """Check the request on its own (no engine yet) and derive the engine options."""
+def plan(
+    request: TranscriptionRequest | TranslationRequest,
+    extra: dict[str, Any],
+    *,
+    diarizes: bool = False,
+) -> SttJob:
+    """Check the request on its own (no engine yet) and derive the engine options.
+
+    ``diarizes``: the model routes to a ``[diarize.*]`` instance (gpt-4o-transcribe-diarize),
+    which answers ``json``, ``text`` and ``diarized_json`` and takes no ``prompt``,
+    ``timestamp_granularities`` or ``include``, as OpenAI's does.
+    """
     if isinstance(request, TranslationRequest):
         options = TranscribeOptions(
             task="translate",
@@ -115,10 +127,12 @@ def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, An
             extra=extra,
         )
         return SttJob(task="translate", model=request.model, request=request, options=options)
-    if request.response_format == "diarized_json":
+    if diarizes:
+        _check_diarize_request(request)
+    elif request.response_format == "diarized_json":
         raise InvalidRequestError(
-            "response_format `diarized_json` needs speaker diarization, which no voxgate "
-            "engine provides; use json, text, srt, verbose_json or vtt.",
+            f"Model `{request.model}` does not diarize: response_format `diarized_json` needs "
+            "a model with a diarizer, such as `gpt-4o-transcribe-diarize`.",
             param="response_format",
         )
     language = None
@@ -136,7 +150,7 @@ def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, An
         prompt=request.prompt,
         temperature=request.temperature,
         word_timestamps=(
-            request.response_format == "verbose_json" and "word" in request.timestamp_granularities
+            request.response_format == "verbose_json" and "word" in request.granularities
         ),
         logprobs="logprobs" in request.include,
         vad=_vad(request),
@@ -148,6 +162,55 @@ def plan(request: TranscriptionRequest | TranslationRequest, extra: dict[str, An
         request=request,
         options=options,
         interval=request.chunk_seconds if request.chunk == "interval" else None,
+        diarize=diarizes and (request.response_format == "diarized_json" or request.stream),
+    )
+
+
+_DIARIZE_FORMATS = ("json", "text", "diarized_json")
+
+
+def _check_diarize_request(request: TranscriptionRequest) -> None:
+    """What OpenAI's diarize model refuses is a 400 naming the parameter."""
+    model = request.model
+    if request.response_format not in _DIARIZE_FORMATS:
+        raise InvalidRequestError(
+            f"Model `{model}` answers response_format json, text or diarized_json, "
+            f"not `{request.response_format}`.",
+            param="response_format",
+        )
+    refused = [
+        ("prompt", request.prompt is not None),
+        ("timestamp_granularities", request.timestamp_granularities is not None),
+        ("include", bool(request.include)),
+    ]
+    for param, sent in refused:
+        if sent:
+            raise InvalidRequestError(f"Model `{model}` does not take `{param}`.", param=param)
+
+
+async def open_diarization(
+    diarizer: EngineInstance[Diarizer] | None, job: SttJob, transcoder: Transcoder | None
+) -> DiarizedRun | None:
+    """The diarizer's session for ``job`` (known speakers' clips checked and embedded).
+
+    ``None`` when the job does not diarize. Runs before the upload is opened, so a bad
+    reference clip is a 400 that cost no decoding of the upload.
+    """
+    request = job.request
+    if not job.diarize or diarizer is None or not isinstance(request, TranscriptionRequest):
+        return None
+    known = known_speakers(
+        request.known_speaker_names,
+        request.known_speaker_references,
+        transcoder,
+        diarizer.engine_class.sample_rate,
+    )
+    options = DiarizeOptions(known_speakers=known)
+    session = await diarizer.run(lambda engine: engine.session(options))
+    return DiarizedRun(
+        session=session,
+        known=frozenset(request.known_speaker_names),
+        sample_rate=diarizer.engine_class.sample_rate,
     )
 
 
@@ -251,27 +314,37 @@ async def open_segments(
     job: SttJob,
     audio: PcmAudio | PcmStream,
     budget: DecodedAudioBudget | None = None,
+    diarized: DiarizedRun | None = None,
 ) -> EngineStream[Segment]:
     """Queue for the engine, check what it can do, and start its segment generator.
 
     The queue admits the request before any audio is decoded (a 429 costs nothing); then
     ``budget`` (the server's ``max_decoded_audio_bytes``) is charged with what the engine
     will hold, and the engine reads the upload as it goes. Closing the returned stream
-    closes the upload's decoder and gives the budget back.
+    closes the upload's decoder and gives the budget back. With ``diarized``, the diarizer
+    hears the upload as the engine reads it, and has its turns once the segments end.
     """
     upload = audio if isinstance(audio, PcmStream) else PcmStream.from_audio(audio)
     retry_after = instance.retry_after()
 
     def start(engine: SttEngine) -> Iterator[Segment]:
-        check_capabilities(job, engine.loaded_capabilities())
+        capabilities = engine.loaded_capabilities()
+        check_capabilities(job, capabilities)
         if budget is not None:
             held = _held_bytes(engine, upload, job.interval)
             upload.on_close(budget.reserve(held, retry_after=retry_after))
+        audio, options = upload, job.options
+        if diarized is not None:
+            audio = feeding(upload, diarized)
+            if capabilities.word_timestamps:  # turns are aligned word by word
+                options = msgspec.structs.replace(options, word_timestamps=True)
         if job.interval is None:
-            segments = engine.transcribe_stream(upload, job.options)
+            segments = engine.transcribe_stream(audio, options)
         else:
-            segments = _in_windows(engine, upload, job.options, job.interval)
-        return _ClosingSegments(segments, upload)
+            segments = _in_windows(engine, audio, options, job.interval)
+        if diarized is not None:
+            segments = with_turns(segments, diarized)
+        return _ClosingSegments(segments, audio)
 
     try:
         return await instance.open_stream(start, audio_in=upload.expected_seconds or 0.0)
@@ -502,7 +575,12 @@ def duration_usage(duration: float) -> DurationUsage:
     return DurationUsage(seconds=math.ceil(duration))
 
 
-def render(job: SttJob, segments: Sequence[Segment], duration: float) -> tuple[bytes, str]:
+def render(
+    job: SttJob,
+    segments: Sequence[Segment],
+    duration: float,
+    diarized: DiarizedRun | None = None,
+) -> tuple[bytes, str]:
     """The body (UTF-8) and media type for ``job.response_format``.
 
     Text media types carry no charset here: Litestar's ``Response`` adds ``charset=utf-8`` to
@@ -519,7 +597,15 @@ def render(job: SttJob, segments: Sequence[Segment], duration: float) -> tuple[b
     if fmt == "vtt":
         return to_vtt(segments).encode(), "text/vtt"
     body: msgspec.Struct
-    if fmt == "verbose_json":
+    if fmt == "diarized_json" and diarized is not None:
+        body = TranscriptionDiarized(
+            task="transcribe",
+            duration=_r(duration),
+            text=text,
+            segments=align(segments, diarized.turns or [], diarized.known),
+            usage=duration_usage(duration),
+        )
+    elif fmt == "verbose_json":
         body = TranscriptionVerbose(
             task=job.task,
             language=_language(job, segments),
@@ -550,10 +636,27 @@ def tokens_usage(output_tokens: int, duration: float) -> TokensUsage:
     )
 
 
+def _delta(
+    job: SttJob, joiner: TextJoiner, segment: Segment, all_logprobs: list[Logprob]
+) -> TextDelta | None:
+    """The delta event ``segment`` adds (``None`` when it adds no text)."""
+    delta = joiner.add(segment.text)
+    logprobs = _logprobs([segment]) if job.options.logprobs else None
+    if logprobs:
+        all_logprobs.extend(logprobs)
+    return TextDelta(delta=delta, logprobs=logprobs or None) if delta else None
+
+
 async def sse_events(
-    job: SttJob, stream: EngineStream[Segment], duration: float | Callable[[], float]
+    job: SttJob,
+    stream: EngineStream[Segment],
+    duration: float | Callable[[], float],
+    diarized: DiarizedRun | None = None,
 ) -> AsyncIterator[bytes]:
     """``transcript.text.delta`` per decoded segment, then ``transcript.text.done``.
+
+    Diarized, the ``transcript.text.segment`` events come after the last delta, once the
+    speakers are known (they are clustered over the whole upload), before the ``done``.
 
     Errors after the first byte become an SSE ``{"error": ...}`` event; leaving (client
     gone, cancellation) closes the engine generator. ``duration`` may be a callable read
@@ -563,18 +666,21 @@ async def sse_events(
     sent = False
     output_tokens = 0
     all_logprobs: list[Logprob] = []
+    segments: list[Segment] = []
     try:
         async for segment in stream:
+            if diarized is not None:
+                segments.append(segment)
             output_tokens += len(segment.tokens)
-            delta = joiner.add(segment.text)
-            logprobs = _logprobs([segment]) if job.options.logprobs else None
-            if logprobs:
-                all_logprobs.extend(logprobs)
-            if delta:
+            event = _delta(job, joiner, segment, all_logprobs)
+            if event is not None:
                 sent = True
-                yield encode_sse(TextDelta(delta=delta, logprobs=logprobs or None))
+                yield encode_sse(event)
         if not sent:
             yield encode_sse(TextDelta(delta=""))
+        if diarized is not None:
+            for piece in align(segments, diarized.turns or [], diarized.known):
+                yield encode_sse(piece)
         seconds = duration() if callable(duration) else duration
         yield encode_sse(
             TextDone(
@@ -600,6 +706,7 @@ __all__ = [
     "TextJoiner",
     "collect",
     "joined_text",
+    "open_diarization",
     "open_pcm",
     "open_segments",
     "open_upload",

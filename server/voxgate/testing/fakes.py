@@ -19,7 +19,11 @@ from voxgate.engines.audio import PcmAudio
 from voxgate.engines.base import (
     AudioDecodeError,
     AudioEncoder,
+    DiarizationSession,
+    DiarizeOptions,
+    Diarizer,
     Segment,
+    SpeakerTurn,
     SpeechOptions,
     SttCapabilities,
     SttEngine,
@@ -33,12 +37,14 @@ from voxgate.engines.base import (
     Word,
 )
 from voxgate.engines.windows import shift_segment, windows
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import InvalidRequestError, ServiceUnavailableError
 from voxgate.plugins import hookimpl
 from voxgate.schema import ConfigBase
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from numpy.typing import NDArray
 
     from voxgate.engines.stream import PcmStream
 
@@ -281,6 +287,70 @@ def tone(seconds: float, sample_rate: int = 16_000, frequency: float = 440.0) ->
     """A sine tone, the simplest deterministic test audio."""
     t = np.arange(round(seconds * sample_rate), dtype=np.float32) / sample_rate
     return PcmAudio((0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), sample_rate)
+
+
+class FakeDiarizerConfig(ConfigBase):
+    """Speakers take turns every ``turn_seconds`` of audio, in the order of ``labels``."""
+
+    turn_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.5
+    labels: list[str] = msgspec.field(default_factory=lambda: ["spk0", "spk1"])
+    unavailable: str | None = None  # load() refuses with this 503 message
+
+
+class FakeDiarizer(Diarizer[FakeDiarizerConfig]):
+    """Alternating turns by the clock; records what it was fed and which speakers it knew.
+
+    A known speaker takes the label of the speaker in the same position (the first known
+    name names the first speaker), so tests can see names reach the response.
+    """
+
+    kind: ClassVar[str] = "fake-diarize"
+
+    fed_samples = 0
+    largest_block = 0
+    last_options: DiarizeOptions | None = None
+
+    def load(self) -> None:
+        if self.config.unavailable:
+            raise ServiceUnavailableError(self.config.unavailable)
+        self.loaded = True
+
+    def session(self, options: DiarizeOptions) -> DiarizationSession:
+        type(self).last_options = options
+        labels = list(self.config.labels)
+        for index, known in enumerate(options.known_speakers[: len(labels)]):
+            labels[index] = known.name
+        return _FakeDiarization(self, labels)
+
+
+class _FakeDiarization(DiarizationSession):
+    def __init__(self, diarizer: FakeDiarizer, labels: list[str]) -> None:
+        self._diarizer = diarizer
+        self._labels = labels
+        self._samples = 0
+
+    def feed(self, samples: NDArray[np.float32]) -> None:
+        self._samples += len(samples)
+        FakeDiarizer.fed_samples += len(samples)
+        FakeDiarizer.largest_block = max(FakeDiarizer.largest_block, len(samples))
+
+    def finish(self) -> list[SpeakerTurn]:
+        seconds = self._samples / self._diarizer.sample_rate
+        step = self._diarizer.config.turn_seconds
+        count = max(1, int(np.ceil(seconds / step)))
+        return [
+            SpeakerTurn(
+                start=i * step,
+                end=min(seconds, (i + 1) * step),
+                speaker=self._labels[i % len(self._labels)],
+            )
+            for i in range(count)
+        ]
+
+
+@hookimpl
+def register_diarizers(register: Callable[[type[Diarizer]], None]) -> None:
+    register(FakeDiarizer)
 
 
 @hookimpl

@@ -45,13 +45,22 @@ class TranscriptionRequest(AudioRequest, frozen=True, kw_only=True):
 
     language: Annotated[str, msgspec.Meta(min_length=2, max_length=32)] | None = None
     response_format: ResponseFormat = "json"
-    timestamp_granularities: list[Granularity] = msgspec.field(default_factory=lambda: ["segment"])
+    # unset (None) means ["segment"]; kept apart so the diarize model can refuse it when sent
+    timestamp_granularities: list[Granularity] | None = None
     include: list[Literal["logprobs"]] = msgspec.field(default_factory=list)
     stream: bool = False
     chunking_strategy: Literal["auto"] | ServerVadChunking | None = None
     # h2oGPT's extensions: how streamed audio is cut before decoding
     chunk: Literal["silence", "interval"] | None = None
     chunk_seconds: Annotated[float, msgspec.Meta(ge=1.0, le=600.0)] = 10.0
+    # the diarize model's: names, and data-URL voice clips of the same speakers (checked later)
+    known_speaker_names: list[str] = msgspec.field(default_factory=list)
+    known_speaker_references: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def granularities(self) -> list[Granularity]:
+        """``timestamp_granularities``, or OpenAI's default ``["segment"]`` when unset."""
+        return self.timestamp_granularities or ["segment"]
 
 
 class TranslationRequest(AudioRequest, frozen=True, kw_only=True):
@@ -137,6 +146,28 @@ class TranscriptionVerbose(msgspec.Struct, frozen=True, kw_only=True, omit_defau
     logprobs: list[Logprob] | None = None
 
 
+class DiarizedSegment(
+    msgspec.Struct, frozen=True, kw_only=True, tag="transcript.text.segment", tag_field="type"
+):
+    """A speaker's stretch of the transcript: a ``diarized_json`` segment and the SSE event."""
+
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+
+
+class TranscriptionDiarized(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``response_format=diarized_json``: who said what, when."""
+
+    task: Literal["transcribe"]  # required: omit_defaults would drop a default
+    duration: float
+    text: str
+    segments: list[DiarizedSegment]
+    usage: DurationUsage | None = None
+
+
 class TextDelta(msgspec.Struct, frozen=True, omit_defaults=True, tag="transcript.text.delta"):
     """A piece of the transcript, sent as soon as its segment is decoded."""
 
@@ -152,7 +183,7 @@ class TextDone(msgspec.Struct, frozen=True, omit_defaults=True, tag="transcript.
     logprobs: list[Logprob] | None = None
 
 
-def encode_sse(event: TextDelta | TextDone) -> bytes:
+def encode_sse(event: TextDelta | TextDone | DiarizedSegment) -> bytes:
     """One SSE frame; the SDK dispatches on the JSON ``type`` field."""
     return b"data: " + msgspec.json.encode(event) + b"\n\n"
 
