@@ -112,7 +112,9 @@ class _TextStream:
 
     def __init__(self, voice: SynthesizeVoice | None) -> None:
         self.voice = voice
-        self.sentences = SentenceBuffer()
+        # Whole sentences: Wyoming streams one audio-start … audio-stop per sentence, and
+        # RouteContext.speak already says each sentence's first clause first.
+        self.sentences = SentenceBuffer(policy=None)
         self.failed = False
 
 
