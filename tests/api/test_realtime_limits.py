@@ -228,3 +228,60 @@ def test_every_client_event_type_has_a_handler(plugins):
     for error in errors:
         assert error["type"] == "invalid_request_error", error
         assert "server log" not in error["message"], error
+
+
+DIARIZING = (
+    '[stt.fake-stt]\nkind = "fake-stt"\n'
+    '[diarize.fake]\nkind = "fake-diarize"\nturn_seconds = 3.0\n'
+    '[models]\n"gpt-4o-transcribe-diarize" = { stt = "fake-stt", diarize = "fake" }\n'
+)
+
+
+def _diarized_turn(socket, seconds: float) -> list[dict]:
+    silence = bytes(2 * round(24_000 * seconds))
+    for start in range(0, len(silence), 4_800):
+        audio = base64.b64encode(silence[start : start + 4_800]).decode()
+        _send(socket, {"type": "input_audio_buffer.append", "audio": audio})
+    _send(socket, {"type": "input_audio_buffer.commit"})
+    seen: list[dict] = []
+    while not seen or seen[-1]["type"] != "conversation.item.input_audio_transcription.completed":
+        seen.append(json.loads(socket.recv(timeout=10)))
+    return [e for e in seen if e["type"].endswith(".segment")]
+
+
+def test_a_diarizing_model_sends_speaker_segments_with_labels_kept_across_turns(plugins):
+    """Each turn's speakers come as ``.segment`` events; a voice heard before keeps its label."""
+    from openai.types.realtime import RealtimeServerEvent
+    from pydantic import TypeAdapter
+
+    from voxgate.testing.fakes import FakeDiarizer
+
+    app = build_test_app(DIARIZING, plugins)
+    update = {
+        "type": "session.update",
+        "session": {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "transcription": {"model": "gpt-4o-transcribe-diarize"},
+                    "turn_detection": None,
+                }
+            },
+        },
+    }
+    with served(app) as address, connect(f"ws://{address}{TRANSCRIPTION}") as socket:
+        socket.recv(timeout=10)
+        _send(socket, update)
+        assert json.loads(socket.recv(timeout=10))["type"] == "session.updated"
+        first = _diarized_turn(socket, 4.0)  # a segment a second; the speaker changes at 3 s
+        assert [e["speaker"] for e in first] == ["A", "A", "A", "B"]
+        assert first[0]["text"] == "Hello from the fake engine."
+        assert (first[3]["start"], first[3]["end"]) == (3.0, 4.0)
+        for event in first:
+            TypeAdapter(RealtimeServerEvent).validate_python(event)
+        assert FakeDiarizer.last_options is not None
+        assert FakeDiarizer.last_options.known_speakers == ()
+        second = _diarized_turn(socket, 4.0)
+    known = [speaker.name for speaker in FakeDiarizer.last_options.known_speakers]
+    assert known == ["A"], "A was heard for 3 s (a reference), B for 1 s (too short)"
+    assert [e["speaker"] for e in second] == ["A", "A", "A", "C"], "a new voice never takes B"

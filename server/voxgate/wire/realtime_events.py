@@ -25,7 +25,9 @@ BETA_NAMES = {
     "response.output_text.done": "response.text.done",
     "conversation.item.added": "conversation.item.created",
 }
-GA_ONLY = frozenset({"conversation.item.done"})
+GA_ONLY = frozenset(
+    {"conversation.item.done", "conversation.item.input_audio_transcription.segment"}
+)
 
 Status = Literal["completed", "incomplete", "in_progress"]
 
@@ -217,6 +219,18 @@ class TranscriptionCompleted(
     content_index: int
     transcript: str
     usage: dict[str, Any]
+
+
+class TranscriptionSegment(ServerEvent, tag="conversation.item.input_audio_transcription.segment"):
+    """One speaker's stretch of a turn (diarizing models): seconds from the turn's start."""
+
+    item_id: str
+    content_index: int
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
 
 
 class TranscriptionFailed(ServerEvent, tag="conversation.item.input_audio_transcription.failed"):

@@ -32,6 +32,7 @@ from voxgate.services.realtime.conversation import Conversation, item_from_wire
 from voxgate.services.realtime.events import Content, Item, new_id
 from voxgate.services.realtime.outbox import Outbox, failure
 from voxgate.services.realtime.respond import AudioSink, ResponseRun, speech_template
+from voxgate.services.realtime.speakers import SpeakerMemory
 from voxgate.services.realtime.vad import VAD_RATE, SpeechStarted, TurnDetector
 from voxgate.wire import realtime as wire
 from voxgate.wire import realtime_events as events
@@ -39,8 +40,10 @@ from voxgate.wire.decoding import decode_json
 
 if TYPE_CHECKING:
     from voxgate.engines.audio import PcmAudio
+    from voxgate.engines.base import Segment
     from voxgate.runtime import Runtime
     from voxgate.services.realtime.config import SessionConfig, SessionKind
+    from voxgate.wire.transcription import DiarizedSegment
 
 log = structlog.get_logger("voxgate.realtime")
 
@@ -70,6 +73,7 @@ class RealtimeSession:
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._speaker_memory: SpeakerMemory | None = None
         self.audio_sink: AudioSink | None = None  # WebRTC: answers go to the track, not events
 
     # -- plumbing -----------------------------------------------------------------------
@@ -312,16 +316,21 @@ class RealtimeSession:
         announce = self.config.transcription is not None
         settings = self.config.transcription or session_config.Transcription()
         joiner = transcription.TextJoiner()
+        segments: list[Segment] = []
         try:
+            speakers = self._speakers(settings.model) if announce else None
+            diarized = await speakers.open() if speakers is not None else None
             stream = await stt.open_segments(
                 self.runtime,
                 settings.model,
                 audio,
                 language=settings.language,
-                prompt=settings.prompt,
+                prompt=None if diarized is not None else settings.prompt,
+                diarized=diarized,
             )
             try:
                 async for segment in stream:
+                    segments.append(segment)
                     delta = joiner.add(segment.text)
                     if announce and delta:
                         self.send(
@@ -329,6 +338,8 @@ class RealtimeSession:
                         )
             finally:
                 await stream.aclose()
+            if speakers is not None and diarized is not None:
+                self._send_speakers(item, speakers.label(segments, diarized, audio))
         except OpenAIError as exc:
             self._transcription_failed(item, exc)
             return None
@@ -350,6 +361,30 @@ class RealtimeSession:
             )
         self.send(events.ItemDone(item=item.wire(beta=self.beta)))
         return transcript
+
+    def _speakers(self, model: str) -> SpeakerMemory | None:
+        """The session's speaker memory when ``model`` diarizes (one per diarizer)."""
+        diarizer = self.runtime.diarizer(model)
+        if diarizer is None:
+            return None
+        memory = self._speaker_memory
+        if memory is None or memory.diarizer is not diarizer:
+            memory = self._speaker_memory = SpeakerMemory(diarizer)
+        return memory
+
+    def _send_speakers(self, item: Item, segments: list[DiarizedSegment]) -> None:
+        for segment in segments:
+            self.send(
+                events.TranscriptionSegment(
+                    item_id=item.id,
+                    content_index=0,
+                    id=segment.id,
+                    start=segment.start,
+                    end=segment.end,
+                    text=segment.text,
+                    speaker=segment.speaker,
+                )
+            )
 
     def _transcription_failed(self, item: Item, error: OpenAIError) -> None:
         self.send(

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from voxgate.engines.base import Segment, SttCapabilities
     from voxgate.engines.pool import EngineStream
     from voxgate.runtime import Runtime
+    from voxgate.services.diarization import DiarizedRun
 
 
 async def transcribe(
@@ -43,8 +44,12 @@ async def open_segments(
     language: str | None = None,
     prompt: str | None = None,
     words: bool = False,
+    diarized: DiarizedRun | None = None,
 ) -> EngineStream[Segment]:
-    """The segments of ``audio`` as they are decoded; the caller closes the stream."""
+    """The segments of ``audio`` as they are decoded; the caller closes the stream.
+
+    With ``diarized``, the diarizer hears the audio as the engine reads it.
+    """
     instance = runtime.stt_engine(model)
     request = TranscriptionRequest(
         model=model,
@@ -55,7 +60,7 @@ async def open_segments(
     )
     job = transcription.plan(request, {})
     pcm = await asyncio.to_thread(audio.resample, instance.engine_class.sample_rate)
-    return await transcription.open_segments(instance, job, pcm)
+    return await transcription.open_segments(instance, job, pcm, diarized=diarized)
 
 
 async def prepare(runtime: Runtime, model: str, *, language: str | None = None) -> SttCapabilities:
