@@ -65,31 +65,17 @@ class Drain:
     @contextlib.contextmanager
     def tracking(self) -> Iterator[None]:
         """Count the current task as a running request while the block runs."""
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - ASGI apps always run in a task
-            yield
-            return
-        self._requests.add(task)
         self._idle.clear()
         try:
-            yield
+            with _holding(self._requests):
+                yield
         finally:
-            self._requests.discard(task)
             if not self._requests:
                 self._idle.set()
 
-    @contextlib.contextmanager
-    def socket(self) -> Iterator[None]:
+    def socket(self) -> contextlib.AbstractContextManager[None]:
         """Count the current task as an open WebSocket session while the block runs."""
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - ASGI apps always run in a task
-            yield
-            return
-        self._sockets.add(task)
-        try:
-            yield
-        finally:
-            self._sockets.discard(task)
+        return _holding(self._sockets)
 
     async def run(self) -> None:
         """Drain: refuse new and queued requests, wait for the rest, cancel what is left."""
@@ -130,3 +116,17 @@ class Drain:
             async with asyncio.timeout(seconds):
                 await self._idle.wait()
         return not self._requests
+
+
+@contextlib.contextmanager
+def _holding(tasks: set[asyncio.Task[Any]]) -> Iterator[None]:
+    """``tasks`` holds the current task while the block runs."""
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - ASGI apps always run in a task
+        yield
+        return
+    tasks.add(task)
+    try:
+        yield
+    finally:
+        tasks.discard(task)

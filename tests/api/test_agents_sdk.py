@@ -30,7 +30,7 @@ from servers import served
 
 import voxgate_openai_upstream
 import voxgate_pyav
-from tests.api.conftest import HEARD
+from tests.api.conftest import HEARD, conversation_toml
 from voxgate.testing import build_test_app
 
 OPENAI_VOICES = "alloy ash ballad coral echo fable onyx nova sage shimmer verse marin cedar"
@@ -38,32 +38,14 @@ SPEECH = np.frombuffer(speech_24k(), dtype=np.int16)
 
 
 def agents_toml(upstream_url: str) -> str:
-    """Fake engines behind the patterns of the default config, and the fake upstream."""
+    """The conversation app, with the default config's patterns and the OpenAI voices."""
     voices = "\n".join(f'{name} = "tone"' for name in OPENAI_VOICES.split())
-    return f"""
-[stt.fake-stt]
-kind = "fake-stt"
-texts = ["{HEARD}"]
-segment_seconds = 20.0
-
-[tts.tone]
-kind = "fake-tts"
-
-[voices.tone]
-{voices}
-
-[chat.upstream]
-kind = "openai"
-base_url = "{upstream_url}"
-retries = 0
-
-[models]
-"whisper-1" = "fake-stt"
-"tts-1" = "tone"
-"gpt-*transcribe*" = "fake-stt"
+    patterns = """"gpt-*transcribe*" = "fake-stt"
 "gpt-*-tts*" = "tone"
-"gpt-realtime*" = {{ chat = "upstream" }}
+"gpt-realtime*" = { chat = "upstream" }
 """
+    # conversation_toml ends in its [models] table: the patterns join it
+    return f"{conversation_toml(upstream_url)}{patterns}\n[voices.tone]\n{voices}\n"
 
 
 @pytest.fixture(autouse=True)
